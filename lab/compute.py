@@ -1,0 +1,174 @@
+"""The compute module: which device runs the work, seeded randomness, and safe sharing of one device.
+
+Everything heavy in the lab goes through here so that
+
+* the device is chosen once and the same way everywhere (CUDA, then Apple MPS, then CPU; the environment
+  variable ``LAB_DEVICE`` forces one, e.g. ``LAB_DEVICE=cpu``);
+* every random draw comes from a ``torch.Generator`` built from a seed the user can see;
+* concurrent app sessions (threads of one Streamlit server) take turns on a device through a per-device
+  lock instead of oversubscribing it;
+* running out of device memory becomes a :class:`ComputeOutOfMemory` whose message says what to lower, and
+  callers that can may retry on the CPU with :func:`run_with_fallback`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+import torch
+
+T = TypeVar("T")
+
+DEVICE_ENV = "LAB_DEVICE"
+_VALID_DEVICES = ("cpu", "cuda", "mps")
+
+
+class ComputeOutOfMemory(RuntimeError):
+    """The device ran out of memory; the message says which setting to lower."""
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """Return the device to compute on.
+
+    Order: ``prefer`` if given, else the ``LAB_DEVICE`` environment variable, else CUDA, MPS, CPU in that
+    order of availability. Raises ``ValueError`` for an unknown or unavailable forced device.
+    """
+    forced = prefer or os.environ.get(DEVICE_ENV, "").strip().lower() or None
+    if forced is not None:
+        kind = forced.split(":")[0]
+        if kind not in _VALID_DEVICES:
+            raise ValueError(f"{DEVICE_ENV}={forced!r} is not a device; use one of {', '.join(_VALID_DEVICES)}")
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"{DEVICE_ENV}={forced!r} but no CUDA GPU is visible; use LAB_DEVICE=cpu")
+        if kind == "mps" and not _mps_available():
+            raise ValueError(f"{DEVICE_ENV}={forced!r} but Apple MPS is not available; use LAB_DEVICE=cpu")
+        return torch.device(forced)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if _mps_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """Return a ``torch.Generator`` on ``device`` seeded with ``seed`` (the only source of randomness)."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed={seed!r} must be a non-negative integer")
+    gen = torch.Generator(device=torch.device(device))
+    gen.manual_seed(seed)
+    return gen
+
+
+def derive_seed(rng: torch.Generator) -> int:
+    """Return a fresh 31-bit integer seed drawn from ``rng`` (for numpy or child generators)."""
+    return int(torch.randint(0, 2**31 - 1, (1,), generator=rng, device=rng.device).item())
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch's global generators too, for code we do not control (e.g. ``nn.Module`` init)."""
+    torch.manual_seed(seed)
+
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_for(device: torch.device) -> threading.Lock:
+    key = f"{device.type}:{device.index if device.index is not None else 0}"
+    with _locks_guard:
+        if key not in _locks:
+            _locks[key] = threading.Lock()
+        return _locks[key]
+
+
+@contextlib.contextmanager
+def device_lock(device: torch.device | str) -> Iterator[None]:
+    """Hold the process-wide lock of ``device`` while the block runs (one job per device at a time)."""
+    lock = _lock_for(torch.device(device))
+    with lock:
+        yield
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def run_guarded(fn: Callable[[], T], device: torch.device | str, lower: str) -> T:
+    """Run ``fn`` holding ``device``'s lock and return its result.
+
+    Out-of-memory errors are turned into :class:`ComputeOutOfMemory` naming ``lower``, the setting the user
+    should reduce (e.g. ``"meta_batch"``).
+    """
+    device = torch.device(device)
+    with device_lock(device):
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - only OOM is translated, the rest re-raised
+            if not _is_oom(exc):
+                raise
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            raise ComputeOutOfMemory(
+                f"{device.type.upper()} ran out of memory; lower {lower} and try again"
+            ) from exc
+
+
+@dataclass
+class FallbackResult:
+    """What :func:`run_with_fallback` returns: the value, the device that produced it, and a note."""
+
+    value: object
+    device: torch.device
+    note: str | None
+
+
+def run_with_fallback(fn: Callable[[torch.device], T], device: torch.device | str, lower: str) -> FallbackResult:
+    """Run ``fn(device)``; on out-of-memory on an accelerator, run ``fn(cpu)`` instead.
+
+    Returns a :class:`FallbackResult` whose ``note`` says that the CPU was used and why, or ``None``.
+    On the CPU itself an out-of-memory error raises :class:`ComputeOutOfMemory`.
+    """
+    device = torch.device(device)
+    try:
+        return FallbackResult(run_guarded(lambda: fn(device), device, lower), device, None)
+    except ComputeOutOfMemory:
+        if device.type == "cpu":
+            raise
+    cpu = torch.device("cpu")
+    value = run_guarded(lambda: fn(cpu), cpu, lower)
+    return FallbackResult(value, cpu, f"{device.type.upper()} ran out of memory, so this ran on the CPU; lower {lower} to use the GPU")
+
+
+def device_info() -> dict[str, object]:
+    """Return a dict describing the compute set-up: device, torch version, threads, memory (GiB)."""
+    device = get_device()
+    info: dict[str, object] = {
+        "device": str(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cuda_available": torch.cuda.is_available(),
+        "mps_available": _mps_available(),
+    }
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info["gpu_name"] = props.name
+        info["gpu_memory_gib"] = round(props.total_memory / 2**30, 2)
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        info["host_memory_gib"] = round(pages / 2**30, 2)
+    except (ValueError, OSError, AttributeError):
+        info["host_memory_gib"] = None
+    info["cpu_count"] = os.cpu_count()
+    return info

@@ -1,0 +1,1 @@
+"""Meta-learners, one module per algorithm; each returns traces of what happened inside it."""

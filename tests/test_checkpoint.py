@@ -1,0 +1,119 @@
+"""Checkpoints round-trip exactly and refuse, with a helpful message, anything damaged or foreign.
+
+Also checks the shipped sinusoid checkpoints in ``assets/`` reproduce MAML's headline result.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from lab.checkpoint import CheckpointError, load_checkpoint, load_sine_model, save_checkpoint, sha256_of
+from lab.evaluation import evaluate_maml_sine
+from lab.nets import SineMLP
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+CONFIG = {"net": {"name": "SineMLP", "hidden": 40, "layers": 2}}
+
+
+@pytest.fixture
+def stem(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "m", SineMLP().state_dict(), CONFIG, "maml_sine", {"iterations": 3, "seed": 0})
+    return tmp_path / "m"
+
+
+def _edit_card(stem: Path, **changes) -> None:
+    card = stem.with_suffix(".json")
+    meta = json.loads(card.read_text())
+    meta.update(changes)
+    card.write_text(json.dumps(meta))
+
+
+def test_round_trip_gives_identical_outputs(stem: Path):
+    torch.manual_seed(0)
+    original = SineMLP()
+    net, meta = load_sine_model(stem)
+    x = torch.linspace(-5, 5, 33).view(-1, 1)
+    assert torch.equal(net(x), original(x))
+    assert meta["kind"] == "maml_sine" and meta["extra"] == {"iterations": 3, "seed": 0}
+    assert meta["config"] == CONFIG and meta["lab_version"] == "0.1.0"
+    assert meta["sha256"] == sha256_of(stem.with_suffix(".pt"))
+
+
+def test_missing_files_say_how_to_remake_them(tmp_path: Path):
+    with pytest.raises(CheckpointError, match=r"nothing\.pt is missing; re-run `python -m lab pretrain`"):
+        load_checkpoint(tmp_path / "nothing", "maml_sine")
+
+
+def test_truncated_pt_is_reported_as_corrupted(stem: Path):
+    pt = stem.with_suffix(".pt")
+    pt.write_bytes(pt.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=r"m\.pt is corrupted \(checksum mismatch\); re-run"):
+        load_sine_model(stem)
+
+
+def test_flipped_bytes_are_reported_as_corrupted(stem: Path):
+    pt = stem.with_suffix(".pt")
+    data = bytearray(pt.read_bytes())
+    data[-200] ^= 0xFF
+    pt.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        load_sine_model(stem)
+
+
+def test_unreadable_pt_with_matching_checksum_is_a_load_error(stem: Path):
+    pt = stem.with_suffix(".pt")
+    pt.write_bytes(b"not a torch file")
+    _edit_card(stem, sha256=sha256_of(pt))
+    with pytest.raises(CheckpointError, match="cannot be read by torch.load"):
+        load_sine_model(stem)
+
+
+def test_bad_json_card(stem: Path):
+    stem.with_suffix(".json").write_text("{not json")
+    with pytest.raises(CheckpointError, match=r"m\.json is not valid JSON"):
+        load_sine_model(stem)
+
+
+def test_wrong_kind(stem: Path):
+    with pytest.raises(CheckpointError, match="holds a 'maml_sine' model, not 'pretrained_sine'"):
+        load_checkpoint(stem, "pretrained_sine")
+
+
+def test_other_lab_version_is_refused_with_the_fix(stem: Path):
+    _edit_card(stem, lab_version="0.0.3")
+    with pytest.raises(CheckpointError, match=r"made by lab 0\.0\.3 .*this is lab 0\.1\.0 .*python -m lab pretrain"):
+        load_sine_model(stem)
+
+
+def test_patch_version_difference_is_accepted(stem: Path):
+    _edit_card(stem, lab_version="0.1.9")
+    load_sine_model(stem)
+
+
+def test_other_format_is_refused(stem: Path):
+    _edit_card(stem, format=99)
+    with pytest.raises(CheckpointError, match="format 99"):
+        load_sine_model(stem)
+
+
+def test_shapes_that_do_not_match_the_config(tmp_path: Path):
+    save_checkpoint(tmp_path / "small", SineMLP(hidden=20).state_dict(), CONFIG, "maml_sine")
+    with pytest.raises(CheckpointError, match=r"body\.0\.weight is \[20, 1\], the config needs \[40, 1\]"):
+        load_sine_model(tmp_path / "small")
+    save_checkpoint(tmp_path / "deep", SineMLP(layers=3).state_dict(), CONFIG, "maml_sine")
+    with pytest.raises(CheckpointError, match="unexpected"):
+        load_sine_model(tmp_path / "deep")
+
+
+@pytest.mark.skipif(not (ASSETS / "maml_sine.pt").exists() or not (ASSETS / "pretrained_sine.pt").exists(),
+                    reason="assets/maml_sine.* and assets/pretrained_sine.* are missing; run `python -m lab pretrain`")
+def test_shipped_checkpoints_reproduce_maml_over_pretraining():
+    report = evaluate_maml_sine(ASSETS, shots=5, steps=[10], episodes=200, seed=1, methods=("maml", "pretrained"))
+    mse = {r["method"]: r["mean"] for r in report["results"]}
+    assert mse["maml"] <= 0.6, mse
+    assert mse["pretrained"] >= 3 * mse["maml"], mse

@@ -1,0 +1,204 @@
+"""The command line, ``python -m lab``: the same functions the pages call, for a terminal.
+
+Subcommands::
+
+    python -m lab info [--json]                       # device, torch version, threads, memory
+    python -m lab pretrain [--iterations N] [--seed S] [--out DIR] [--only maml|pretrained] [--first-order]
+    python -m lab eval maml-sine [--shots 5] [--steps 1,5,10] [--episodes 600] [--seed 0] [--json]
+
+``eval`` prints one JSON object in the schema of :mod:`lab.evaluation` with ``--json``, else a table. New
+eval tasks register in :data:`EVAL_COMMANDS` (name -> how to add its options, how to run it).
+
+Bad input never shows a traceback: the command exits with status 2 and one line on stderr that says what
+to change (argparse errors, ``ValueError``, :class:`~lab.checkpoint.CheckpointError`,
+``FloatingPointError``, :class:`~lab.compute.ComputeOutOfMemory`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from lab.checkpoint import CheckpointError
+from lab.compute import ComputeOutOfMemory, device_info
+from lab.evaluation import evaluate_maml_sine, format_table
+from lab.learners.maml import MAMLConfig
+from lab.training import Progress, SineTrainConfig, train_sine
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (no usage block) and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def positive_int(text: str) -> int:
+    """Return ``text`` as an int >= 1 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
+def seed_int(text: str) -> int:
+    """Return ``text`` as an int >= 0 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
+    return value
+
+
+def step_list(text: str) -> list[int]:
+    """Return a comma-separated list of inner-step counts (each >= 0), e.g. ``"1,5,10"`` (argparse type)."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"{text!r} must be whole numbers >= 0 separated by commas, e.g. 1,5,10")
+    return [int(p) for p in parts]
+
+
+def positive_float(text: str) -> float:
+    """Return ``text`` as a finite float > 0 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number > 0")
+    return value
+
+
+@dataclass
+class EvalCommand:
+    """One ``eval`` task: a help line, a function adding its options, and one running it into a report."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], dict[str, Any]]
+
+
+def _maml_sine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--shots", type=positive_int, default=5, help="support points per test task (K)")
+    p.add_argument("--steps", type=step_list, default=[1, 5, 10], help="fine-tuning step counts, e.g. 1,5,10")
+    p.add_argument("--episodes", type=positive_int, default=600, help="test tasks per row")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the test tasks (same for every method)")
+    p.add_argument("--inner-lr", type=positive_float, default=None,
+                   help="fine-tuning step size (default: the one MAML was trained with)")
+    p.add_argument("--checkpoint-dir", default="assets", help="folder holding maml_sine.* and pretrained_sine.*")
+
+
+def _maml_sine_run(a: argparse.Namespace) -> dict[str, Any]:
+    return evaluate_maml_sine(a.checkpoint_dir, a.shots, a.steps, a.episodes, a.seed, a.inner_lr)
+
+
+EVAL_COMMANDS: dict[str, EvalCommand] = {
+    "maml-sine": EvalCommand("MAML vs pretrained vs random init on 5-shot sinusoids (Finn et al. 2017)",
+                             _maml_sine_args, _maml_sine_run),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``python -m lab``."""
+    parser = _Parser(prog="python -m lab", description="NeuroMeta Lab from the command line")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    info = sub.add_parser("info", help="show the device, torch version, threads and memory")
+    info.add_argument("--json", action="store_true", help="print JSON")
+
+    pre = sub.add_parser("pretrain", help="train the sinusoid checkpoints shipped in assets/")
+    pre.add_argument("--iterations", type=positive_int, default=SineTrainConfig.iterations)
+    pre.add_argument("--seed", type=seed_int, default=SineTrainConfig.seed)
+    pre.add_argument("--out", default="assets", help="folder for the .pt/.json checkpoints")
+    pre.add_argument("--runs", default="runs", help="folder for resumable training states")
+    pre.add_argument("--only", choices=("maml", "pretrained"), default=None)
+    pre.add_argument("--first-order", action="store_true", help="train first-order MAML (FOMAML)")
+    # One thread: the 1-40-40-1 net is too small to gain from more, and it leaves the other cores free.
+    pre.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
+
+    ev = sub.add_parser("eval", help="evaluate a task and print a table or JSON")
+    tasks = ev.add_subparsers(dest="task", required=True, parser_class=_Parser)
+    for name, cmd in EVAL_COMMANDS.items():
+        p = tasks.add_parser(name, help=cmd.help)
+        cmd.add_arguments(p)
+        p.add_argument("--json", action="store_true", help="print one JSON object (the evaluation schema)")
+    return parser
+
+
+def _info(args: argparse.Namespace) -> int:
+    info = device_info()
+    if args.json:
+        print(json.dumps(info))
+    else:
+        for k, v in info.items():
+            print(f"{k:16s} {v}")
+    return 0
+
+
+def _progress_printer(method: str, every_s: float = 5.0) -> Callable[[Progress], None]:
+    """Return a progress callback that prints one line to stderr at most every ``every_s`` seconds."""
+    last = [0.0]
+
+    def report(p: Progress) -> None:
+        if p.elapsed_s - last[0] >= every_s or p.iteration == p.total:
+            last[0] = p.elapsed_s
+            rate = p.iteration / max(p.elapsed_s, 1e-9)
+            print(f"[{method}] {p.iteration}/{p.total} loss {p.loss:.4f}  {p.elapsed_s:.0f}s "
+                  f"({rate:.0f} it/s)", file=sys.stderr, flush=True)
+
+    return report
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    methods = [args.only] if args.only else ["maml", "pretrained"]
+    for method in methods:
+        config = SineTrainConfig(method=method, iterations=args.iterations, seed=args.seed,
+                                 maml=MAMLConfig(first_order=args.first_order))
+        result = train_sine(config, out=args.out, run_dir=args.runs, on_progress=_progress_printer(method))
+        resumed = f" (resumed at {result.resumed_from})" if result.resumed_from else ""
+        print(f"{method}: {result.iterations} iterations{resumed} in {result.wall_s:.0f}s, final loss "
+              f"{result.curve[-1] if result.curve else float('nan'):.4f} -> {result.paths[0]}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    report = EVAL_COMMANDS[args.task].run(args)
+    print(json.dumps(report) if args.json else format_table(report))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``python -m lab`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2), already printed
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    t0 = time.perf_counter()
+    try:
+        if args.command == "info":
+            return _info(args)
+        if args.command == "pretrain":
+            return _pretrain(args)
+        return _eval(args)
+    except (CheckpointError, ValueError, FloatingPointError, ComputeOutOfMemory) as exc:
+        print(f"{parser.prog}: error: {exc}".splitlines()[0], file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: stopped after {time.perf_counter() - t0:.0f}s; run it again to resume",
+              file=sys.stderr)
+        return 130

@@ -26,11 +26,20 @@ import lab
 from lab.nets import SineMLP
 
 FORMAT = 1  # bump when the layout of the .pt/.json pair changes
+ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"  # shipped checkpoints, wherever the cwd is
 REMAKE = "re-run `python -m lab pretrain`"
 
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, damaged or incompatible; the message says which file and what to do."""
+
+
+def _show(path: Path) -> str:
+    """Return ``path`` relative to the working directory when it lies below it (shorter messages)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _paths(stem: Path | str) -> tuple[Path, Path]:
@@ -85,13 +94,13 @@ def read_card(path: Path | str) -> dict[str, Any]:
     """Return the parsed JSON card of checkpoint ``path`` (a stem); raise :class:`CheckpointError` if unusable."""
     _, card = _paths(path)
     if not card.exists():
-        raise CheckpointError(f"{card} is missing; {REMAKE}")
+        raise CheckpointError(f"{_show(card)} is missing; {REMAKE}")
     try:
         meta = json.loads(card.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{card} is not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc}); {REMAKE}") from exc
+        raise CheckpointError(f"{_show(card)} is not valid JSON ({getattr(exc, 'msg', exc)}); {REMAKE}") from exc
     if not isinstance(meta, dict) or not {"kind", "format", "lab_version", "sha256", "config"} <= meta.keys():
-        raise CheckpointError(f"{card} lacks the kind/format/lab_version/sha256/config fields; {REMAKE}")
+        raise CheckpointError(f"{_show(card)} lacks the kind/format/lab_version/sha256/config fields; {REMAKE}")
     return meta
 
 
@@ -103,22 +112,22 @@ def load_checkpoint(path: Path | str, kind: str, map_location: torch.device | st
     """
     pt, card = _paths(path)
     if not pt.exists():
-        raise CheckpointError(f"{pt} is missing; {REMAKE}")
+        raise CheckpointError(f"{_show(pt)} is missing; {REMAKE}")
     meta = read_card(path)
     if meta["kind"] != kind:
-        raise CheckpointError(f"{pt} holds a {meta['kind']!r} model, not {kind!r}; pass the right checkpoint")
+        raise CheckpointError(f"{_show(pt)} holds a {meta['kind']!r} model, not {kind!r}; pass the right checkpoint")
     if meta["format"] != FORMAT or _major_minor(meta["lab_version"]) != _major_minor(lab.__version__):
         raise CheckpointError(
-            f"{pt} was made by lab {meta['lab_version']} (checkpoint format {meta['format']}); "
+            f"{_show(pt)} was made by lab {meta['lab_version']} (checkpoint format {meta['format']}); "
             f"this is lab {lab.__version__} (format {FORMAT}) — {REMAKE}")
     if sha256_of(pt) != meta["sha256"]:
-        raise CheckpointError(f"{pt} is corrupted (checksum mismatch); {REMAKE}")
+        raise CheckpointError(f"{_show(pt)} is corrupted (checksum mismatch); {REMAKE}")
     try:
         state = torch.load(pt, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing to the user
-        raise CheckpointError(f"{pt} cannot be read by torch.load ({type(exc).__name__}); {REMAKE}") from exc
+        raise CheckpointError(f"{_show(pt)} cannot be read by torch.load ({type(exc).__name__}); {REMAKE}") from exc
     if not isinstance(state, dict):
-        raise CheckpointError(f"{pt} does not hold a state dict; {REMAKE}")
+        raise CheckpointError(f"{_show(pt)} does not hold a state dict; {REMAKE}")
     return state, meta
 
 
@@ -128,11 +137,11 @@ def check_state_matches(net: nn.Module, state: dict[str, Any], where: Path | str
     got = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
     if expected.keys() != got.keys():
         missing, unexpected = sorted(expected.keys() - got.keys()), sorted(got.keys() - expected.keys())
-        raise CheckpointError(f"{where} does not match its config's network (missing {missing}, "
+        raise CheckpointError(f"{_show(Path(where))} does not match its config's network (missing {missing}, "
                               f"unexpected {unexpected}); {REMAKE}")
     for k, shape in expected.items():
         if got[k] != shape:
-            raise CheckpointError(f"{where} does not match its config's network: {k} is {list(got[k])}, "
+            raise CheckpointError(f"{_show(Path(where))} does not match its config's network: {k} is {list(got[k])}, "
                                   f"the config needs {list(shape)}; {REMAKE}")
 
 

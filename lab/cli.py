@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from lab.checkpoint import CheckpointError
+from lab.checkpoint import ASSETS_DIR, CheckpointError
 from lab.compute import ComputeOutOfMemory, device_info
 from lab.evaluation import evaluate_maml_sine, format_table
 from lab.learners.maml import MAMLConfig
@@ -99,7 +99,7 @@ def _maml_sine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the test tasks (same for every method)")
     p.add_argument("--inner-lr", type=positive_float, default=None,
                    help="fine-tuning step size (default: the one MAML was trained with)")
-    p.add_argument("--checkpoint-dir", default="assets", help="folder holding maml_sine.* and pretrained_sine.*")
+    p.add_argument("--checkpoint-dir", default=str(ASSETS_DIR), help="folder holding maml_sine.* and pretrained_sine.*")
 
 
 def _maml_sine_run(a: argparse.Namespace) -> dict[str, Any]:
@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre = sub.add_parser("pretrain", help="train the sinusoid checkpoints shipped in assets/")
     pre.add_argument("--iterations", type=positive_int, default=SineTrainConfig.iterations)
     pre.add_argument("--seed", type=seed_int, default=SineTrainConfig.seed)
-    pre.add_argument("--out", default="assets", help="folder for the .pt/.json checkpoints")
+    pre.add_argument("--out", default=str(ASSETS_DIR), help="folder for the .pt/.json checkpoints")
     pre.add_argument("--runs", default="runs", help="folder for resumable training states")
     pre.add_argument("--only", choices=("maml", "pretrained"), default=None)
     pre.add_argument("--first-order", action="store_true", help="train first-order MAML (FOMAML)")
@@ -155,7 +155,7 @@ def _progress_printer(method: str, every_s: float = 5.0) -> Callable[[Progress],
     def report(p: Progress) -> None:
         if p.elapsed_s - last[0] >= every_s or p.iteration == p.total:
             last[0] = p.elapsed_s
-            rate = p.iteration / max(p.elapsed_s, 1e-9)
+            rate = (p.iteration - p.start) / max(p.elapsed_s, 1e-9)
             print(f"[{method}] {p.iteration}/{p.total} loss {p.loss:.4f}  {p.elapsed_s:.0f}s "
                   f"({rate:.0f} it/s)", file=sys.stderr, flush=True)
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from lab.checkpoint import load_sine_model
+from lab.checkpoint import ASSETS_DIR, load_sine_model
 from lab.compute import get_device, make_generator
 from lab.learners.maml import evaluate_init
 from lab.nets import SineMLP, parameters_of
@@ -82,7 +82,7 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def evaluate_maml_sine(checkpoint_dir: Path | str = "assets", shots: int = 5, steps: list[int] | None = None,
+def evaluate_maml_sine(checkpoint_dir: Path | str = ASSETS_DIR, shots: int = 5, steps: list[int] | None = None,
                        episodes: int = 600, seed: int = 0, inner_lr: float | None = None, n_query: int = 100,
                        methods: tuple[str, ...] = ("maml", "pretrained", "random")) -> dict[str, Any]:
     """Return the ``maml-sine`` report: query MSE after each of ``steps`` fine-tuning steps, per method.

@@ -78,12 +78,13 @@ class SineTrainConfig:
 
 @dataclass
 class Progress:
-    """A progress report: iterations done of ``total``, recent mean loss, seconds since the start."""
+    """A progress report: iterations done of ``total``, recent mean loss, seconds since this call started."""
 
     iteration: int
     total: int
     loss: float
     elapsed_s: float
+    start: int = 0  # the iteration this call resumed from (0 for a fresh run)
 
 
 @dataclass
@@ -170,7 +171,7 @@ def train_sine(config: SineTrainConfig, out: Path | str | None = None, run_dir: 
             curve.append(sum(window) / len(window))
             window.clear()
             if on_progress is not None and on_progress(
-                    Progress(iteration, config.iterations, curve[-1], time.perf_counter() - t0)) is False:
+                    Progress(iteration, config.iterations, curve[-1], time.perf_counter() - t0, start)) is False:
                 snapshot(iteration)
                 return False
         if iteration % config.checkpoint_every == 0:

@@ -1,0 +1,36 @@
+"""NeuroMeta Lab — the Streamlit entry point: page setup, the language switch and the page list.
+
+Run with ``streamlit run app.py``. Every page is a thin script in ``pages/`` over the ``lab`` package.
+
+Because a ``pages/`` folder sits beside this file, Streamlit starts each server process in its legacy
+"pages directory" mode until some session runs ``st.navigation``. A deep link (``/maml?k=5``) opened first
+would then run the page alone, without this file's language switch and page list; each page therefore
+checks for that mode at its top, turns it off and reruns, which goes through this file.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lab.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
+
+st.set_page_config(page_title="NeuroMeta Lab", page_icon="🧠", layout="wide",
+                   menu_items={"About": "NeuroMeta Lab — neuroscience-inspired meta-learning, hands on."})
+
+
+def main() -> None:
+    """Draw the language switch (bound to ``?lang=`` in the URL), then run the chosen page."""
+    lang = st.sidebar.segmented_control(
+        "Language · 语言", list(LANGUAGES), default=DEFAULT_LANGUAGE, format_func=LANGUAGES.get,
+        key="lang", bind="query-params", required=True,
+    ) or DEFAULT_LANGUAGE
+    tr = translator(lang)
+    pages = [
+        st.Page("pages/home.py", title=tr("nav.home"), icon=":material/home:", default=True),
+        st.Page("pages/tasks.py", title=tr("nav.tasks"), icon=":material/extension:", url_path="tasks"),
+        st.Page("pages/maml.py", title=tr("nav.maml"), icon=":material/bolt:", url_path="maml"),
+    ]
+    st.navigation(pages).run()
+
+
+main()

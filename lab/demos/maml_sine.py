@@ -1,0 +1,178 @@
+"""The MAML sinusoid lesson: adapt three starting points to one task and record every inner step.
+
+Finn, Abbeel & Levine (ICML 2017), section 5.1 / figure 2: after meta-training, MAML's initialisation fits
+a new sinusoid from a handful of points in one or a few gradient steps, where a network pretrained on all
+tasks jointly (which learns roughly their mean) and a random initialisation do not.
+
+:func:`maml_sine_demo` is pure: given the two trained parameter dicts and the page's inputs it returns a
+:class:`SineDemo` with the fitted curve, the losses and the parameters at every step for each start, and
+the loss landscape around MAML's path. A start whose inner loop diverges keeps the steps it managed and an
+error message; the others are unaffected.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from lab.compute import make_generator
+from lab.learners.landscape import Landscape, path_landscape
+from lab.learners.maml import LOSSES, adapt
+from lab.nets import Params, SineMLP, parameters_of
+from lab.tasks.sinusoid import AMPLITUDE_RANGE, PHASE_RANGE, X_RANGE, SinusoidFamily, sine_targets
+
+STARTS = ("maml", "pretrained", "random")
+N_QUERY = 100  # query points per task: enough for a smooth MSE estimate
+N_GRID = 200  # points on which the fitted curves are drawn
+CHECKPOINTS = {"maml": ("maml_sine", "maml_sine"), "pretrained": ("pretrained_sine", "pretrained_sine")}
+
+
+@dataclass
+class StartTrace:
+    """One starting point's inner loop: arrays with one row per completed step (0 = before any update).
+
+    ``predictions`` is ``[steps_done + 1, N_GRID]``; ``params`` is ``[steps_done + 1, P]``; ``error`` says
+    why the loop stopped early (a diverging inner learning rate), else ``None``.
+    """
+
+    name: str
+    predictions: np.ndarray
+    support_loss: np.ndarray
+    query_loss: np.ndarray
+    params: np.ndarray
+    error: str | None = None
+
+
+@dataclass
+class SineDemo:
+    """Everything the MAML page draws for one set of inputs."""
+
+    amplitude: float
+    phase: float
+    k_shot: int
+    steps: int
+    inner_lr: float
+    x_grid: np.ndarray  # [N_GRID]
+    y_true: np.ndarray  # [N_GRID]
+    support_x: np.ndarray  # [k_shot]
+    support_y: np.ndarray  # [k_shot]
+    starts: dict[str, StartTrace] = field(default_factory=dict)
+    landscape: Landscape | None = None
+
+
+def sine_net_for(params: Params) -> SineMLP:
+    """Return a :class:`SineMLP` whose layer sizes match ``params`` (a SineMLP state dict)."""
+    weights = [v for k, v in params.items() if k.endswith("weight")]
+    if len(weights) < 2:
+        raise ValueError(f"expected SineMLP parameters, got {list(params)}")
+    return SineMLP(hidden=int(weights[0].shape[0]), layers=len(weights) - 1,
+                   in_dim=int(weights[0].shape[1]), out_dim=int(weights[-1].shape[0]))
+
+
+def random_init(like: Params, seed: int) -> Params:
+    """Return parameters shaped like ``like`` drawn as PyTorch's default ``nn.Linear`` init does
+    (uniform in +-1/sqrt(fan_in) for weights and biases), from a generator seeded with ``seed``."""
+    gen = make_generator(seed)
+    out: Params = {}
+    fan_in = 1
+    for name, p in like.items():
+        if p.dim() == 2:
+            fan_in = p.shape[1]
+        bound = 1.0 / math.sqrt(fan_in)
+        out[name] = (torch.rand(p.shape, generator=gen) * 2 - 1) * bound
+    return out
+
+
+def random_task(seed: int, draw: int) -> tuple[float, float]:
+    """Return the ``draw``-th random (amplitude, phase) for ``seed``, rounded to the page's slider steps."""
+    gen = make_generator(seed * 1000 + draw)
+    u = torch.rand(2, generator=gen)
+    amplitude = AMPLITUDE_RANGE[0] + float(u[0]) * (AMPLITUDE_RANGE[1] - AMPLITUDE_RANGE[0])
+    phase = PHASE_RANGE[0] + float(u[1]) * (PHASE_RANGE[1] - PHASE_RANGE[0])
+    return round(amplitude, 1), round(phase, 2)
+
+
+def _run_start(name: str, net: nn.Module, params: Params, task, steps: int, inner_lr: float,
+               x_grid: torch.Tensor) -> StartTrace:
+    args = (task.support_x[0], task.support_y[0])
+    kwargs = dict(query_x=task.query_x[0], query_y=task.query_y[0], eval_x=x_grid)
+    error = None
+    try:
+        trace = adapt(net, params, *args, steps, inner_lr, **kwargs).trace
+    except FloatingPointError as exc:
+        # Re-run one step at a time to keep the steps before the blow-up: slower, but only on this path.
+        error, trace = str(exc), []
+        current = params
+        try:
+            for _ in range(steps):
+                result = adapt(net, current, *args, 1, inner_lr, **kwargs)
+                trace = trace + (result.trace[1:] if trace else result.trace)
+                current = result.params
+        except FloatingPointError:
+            pass
+    if not trace:
+        return StartTrace(name, np.zeros((0, len(x_grid))), np.zeros(0), np.zeros(0), np.zeros((0, 0)), error)
+    return StartTrace(
+        name,
+        predictions=torch.stack([s.predictions.reshape(-1) for s in trace]).numpy(),
+        support_loss=np.array([s.support_loss for s in trace]),
+        query_loss=np.array([s.query_loss for s in trace]),
+        params=torch.stack([s.params for s in trace]).numpy(),
+        error=error,
+    )
+
+
+def maml_sine_demo(maml_params: Params, pretrained_params: Params, amplitude: float, phase: float,
+                   k_shot: int, steps: int, inner_lr: float, seed: int, landscape_resolution: int = 41
+                   ) -> SineDemo:
+    """Adapt MAML's, the pretrained and a random initialisation to the sinusoid ``amplitude``/``phase``.
+
+    The ``k_shot`` support points (and ``N_QUERY`` query points) are drawn with ``seed``; so is the random
+    initialisation. Returns a :class:`SineDemo`. Raises ``ValueError`` for inputs out of range.
+    """
+    if not 1 <= k_shot <= 1000:
+        raise ValueError(f"k_shot={k_shot} must be between 1 and 1000")
+    if not 0 <= steps <= 100:
+        raise ValueError(f"steps={steps} must be between 0 and 100")
+    if not (math.isfinite(inner_lr) and inner_lr > 0):
+        raise ValueError(f"inner_lr={inner_lr} must be a positive number")
+    if not (math.isfinite(amplitude) and math.isfinite(phase)):
+        raise ValueError(f"amplitude={amplitude} and phase={phase} must be finite numbers")
+    net = sine_net_for(maml_params)
+    task = SinusoidFamily(k_shot=k_shot, n_query=N_QUERY).task(amplitude, phase, make_generator(seed))
+    x_grid = torch.linspace(*X_RANGE, N_GRID).unsqueeze(-1)
+    starts = {"maml": maml_params, "pretrained": pretrained_params, "random": random_init(maml_params, seed)}
+    demo = SineDemo(
+        amplitude, phase, k_shot, steps, inner_lr,
+        x_grid=x_grid.squeeze(-1).numpy(), y_true=sine_targets(x_grid, amplitude, phase).squeeze(-1).numpy(),
+        support_x=task.support_x[0, :, 0].numpy(), support_y=task.support_y[0, :, 0].numpy(),
+    )
+    for name, params in starts.items():
+        params = {k: v.detach().float().cpu() for k, v in params.items()}
+        demo.starts[name] = _run_start(name, net, params, task, steps, inner_lr, x_grid)
+    maml = demo.starts["maml"]
+    if len(maml.params):
+        like = {k: v.detach().float().cpu() for k, v in maml_params.items()}
+        demo.landscape = path_landscape(net, like, torch.from_numpy(maml.params), task.support_x[0],
+                                        task.support_y[0], LOSSES["mse"], resolution=landscape_resolution,
+                                        seed=seed)
+    return demo
+
+
+def load_sine_starts(assets: Path) -> tuple[Params, Params, dict[str, dict]]:
+    """Return ``(maml_params, pretrained_params, cards)`` read from ``assets/{maml,pretrained}_sine``.
+
+    Raises ``lab.checkpoint.CheckpointError`` (a ``ValueError``) when a checkpoint is missing or unusable.
+    """
+    from lab.checkpoint import load_sine_model  # imported late: the page can report its absence
+
+    loaded, cards = {}, {}
+    for name, (stem, kind) in CHECKPOINTS.items():
+        net, meta = load_sine_model(Path(assets) / stem, kind=kind)
+        loaded[name], cards[name] = parameters_of(net), meta
+    return loaded["maml"], loaded["pretrained"], cards

@@ -1,0 +1,119 @@
+"""MAML on sinusoids: how a meta-learned initialisation adapts in a few gradient steps.
+
+Widgets in (all bound to the URL) -> :func:`lab.demos.maml_sine.maml_sine_demo` -> :mod:`lab.viz.maml`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+
+from lab.demos import assets_dir, interactive_threads
+from lab.demos import maml_sine as demo
+from lab.i18n import translator
+from lab.viz import maml as figs
+
+if PagesManager.uses_pages_directory:  # a deep link opened before app.py ever ran: rerun through app.py
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
+LR_CHOICES = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]
+DEFAULTS = dict(k=10, steps=10, lr=0.01, amp=2.0, phase=0.5, seed=0)
+
+tr = translator(st.session_state.get("lang", "en"))
+
+
+@st.cache_resource(show_spinner=False)
+def load_starts(folder: str) -> tuple[dict, dict, str]:
+    """Return the MAML and pretrained parameters and a version tag (their checksums) for cache keys.
+
+    Runs the demo once so that the first student's slider move does not pay torch's one-off start-up cost.
+    """
+    maml, pretrained, cards = demo.load_sine_starts(Path(folder))
+    demo.maml_sine_demo(maml, pretrained, 1.0, 0.0, 5, 2, 0.01, 0)  # warm-up: torch.func's first call is slow
+    return maml, pretrained, "/".join(str(c.get("sha256", "")) for c in cards.values())
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def run_demo(folder: str, version: str, amp: float, phase: float, k: int, steps: int, lr: float,
+             seed: int) -> tuple[demo.SineDemo, float]:
+    """Return the demo for these inputs and its compute time in ms (``version`` keys the cache)."""
+    maml, pretrained, _ = load_starts(folder)
+    start = time.perf_counter()
+    result = demo.maml_sine_demo(maml, pretrained, amp, phase, k, steps, lr, seed)
+    return result, (time.perf_counter() - start) * 1e3
+
+
+def new_task() -> None:
+    """Draw the next random task for this seed and write it into the amplitude/phase widgets."""
+    draw = st.session_state.get("task_draw", 0) + 1
+    st.session_state["task_draw"] = draw
+    st.session_state["amp"], st.session_state["phase"] = demo.random_task(int(st.session_state.get("seed", 0)), draw)
+
+
+def controls() -> dict:
+    """Draw the sidebar controls (each bound to a URL query parameter) and return their values."""
+    with st.sidebar:
+        st.header(tr("common.controls"))
+        k = st.slider(tr("maml.k"), 1, 50, DEFAULTS["k"], key="k", bind="query-params", help=tr("maml.k_help"))
+        steps = st.slider(tr("maml.steps"), 0, 20, DEFAULTS["steps"], key="steps", bind="query-params",
+                          help=tr("maml.steps_help"))
+        lr = st.select_slider(tr("maml.lr"), LR_CHOICES, DEFAULTS["lr"], key="lr", bind="query-params",
+                              help=tr("maml.lr_help"))
+        amp = st.slider(tr("maml.amp"), 0.1, 5.0, DEFAULTS["amp"], 0.1, key="amp", bind="query-params")
+        phase = st.slider(tr("maml.phase"), 0.0, 3.14, DEFAULTS["phase"], 0.01, key="phase", bind="query-params")
+        st.button(tr("maml.new_task"), on_click=new_task, icon=":material/casino:", width="stretch")
+        seed = st.number_input(tr("common.seed"), 0, 1_000_000, DEFAULTS["seed"], key="seed", bind="query-params",
+                               help=tr("maml.seed_help"))
+    return dict(amp=float(amp), phase=float(phase), k=int(k), steps=int(steps), lr=float(lr), seed=int(seed))
+
+
+def main() -> None:
+    """Render the page top to bottom."""
+    interactive_threads()
+    st.title(tr("maml.title"))
+    st.markdown(tr("maml.intro"))
+    inputs = controls()
+    folder = str(assets_dir())
+    try:
+        _, _, version = load_starts(folder)
+    except ValueError as exc:  # CheckpointError is a ValueError
+        st.error(tr("maml.err_assets", msg=str(exc)), icon=":material/block:")
+        return
+    except ImportError as exc:
+        st.error(tr("maml.err_assets", msg=f"lab.checkpoint: {exc}"), icon=":material/block:")
+        return
+    try:
+        result, ms = run_demo(folder, version, **inputs)
+    except ValueError as exc:
+        st.error(tr("maml.err_input", msg=str(exc)), icon=":material/warning:")
+        return
+    for name, start in result.starts.items():
+        if start.error:
+            st.warning(tr("maml.err_diverged", start=tr(f"start.{name}"), step=len(start.query_loss) - 1,
+                          lr=inputs["lr"]), icon=":material/warning:")
+    values = dict(k=inputs["k"], steps=inputs["steps"], amp=inputs["amp"], phase=inputs["phase"])
+    st.plotly_chart(figs.fit_animation(result, tr.lang), key="fit", alt=tr("maml.fit.alt", **values))
+    st.caption(tr("maml.fit.guide"))
+    finals = {n: (f"{s.query_loss[-1]:.3g}" if len(s.query_loss) else "—") for n, s in result.starts.items()}
+    left, right = st.columns(2, gap="medium")
+    with left:
+        st.plotly_chart(figs.loss_curves(result, tr.lang), key="loss", alt=tr("maml.loss.alt", **finals))
+        st.caption(tr("maml.loss.guide"))
+    with right:
+        if result.landscape is not None:
+            st.plotly_chart(figs.landscape_figure(result.landscape, tr.lang), key="land",
+                            alt=tr("maml.land.alt", steps=len(result.landscape.path) - 1))
+            st.caption(tr("maml.land.guide"))
+    st.caption(tr("common.timing", ms=f"{ms:.0f}"))
+    with st.container(border=True):
+        st.subheader(":material/psychology: " + tr("maml.brain.title"))
+        st.markdown(tr("maml.brain.body"))
+    st.subheader(":material/science: " + tr("common.try_this"))
+    st.markdown("\n".join(f"{i}. {tr(f'maml.try.{i}')}" for i in (1, 2, 3)))
+
+
+main()

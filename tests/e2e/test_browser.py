@@ -1,0 +1,144 @@
+"""Browser journeys: the real app served by `streamlit run`, driven in headless Chromium with Playwright.
+
+Uses the system Chromium at /usr/bin/chromium (never `playwright install`). Screenshots of every page go to
+$LAB_SCREENSHOTS (default /tmp/neurometa_screens) so a person can look at what a class would see.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = Path(os.environ.get("LAB_SCREENSHOTS", "/tmp/neurometa_screens"))
+PAGES = {"home": "", "tasks": "tasks", "maml": "maml"}
+PLOT_DATA = "() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(e => JSON.stringify(e.data))"
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the system Chromium at /usr/bin/chromium"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited early with code {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer on port {port} within {timeout}s")
+
+
+def _assets_for_run(sine_assets: Path) -> Path:
+    """Prefer the shipped checkpoints (meaningful screenshots); fall back to the untrained test ones."""
+    shipped = ROOT / "assets"
+    if all((shipped / f"{k}.{ext}").exists() for k in ("maml_sine", "pretrained_sine") for ext in ("pt", "json")):
+        return shipped
+    return sine_assets
+
+
+@pytest.fixture(scope="module")
+def server(sine_assets: Path) -> Iterator[str]:
+    """Start `streamlit run app.py` on a free port; yield its URL; stop it at the end."""
+    port = _free_port()
+    env = dict(os.environ, LAB_ASSETS_DIR=str(_assets_for_run(sine_assets)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+         str(port), "--client.showErrorDetails", "full"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_port(port, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def page(server: str):
+    """Yield a Playwright page in headless system Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update"])
+        tab = browser.new_page(viewport={"width": 1440, "height": 2600})
+        yield tab
+        browser.close()
+
+
+def _settle(tab, timeout_ms: int = 60_000) -> None:
+    """Wait until the app has finished its rerun (the 'running' status widget is gone)."""
+    tab.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
+    tab.wait_for_timeout(500)
+    tab.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
+    tab.wait_for_timeout(300)
+
+
+def _no_exception(tab) -> None:
+    assert tab.locator('[data-testid="stException"]').count() == 0, tab.locator(
+        '[data-testid="stException"]').first.inner_text()
+
+
+def test_deep_link_in_chinese_on_a_fresh_server(page, server: str) -> None:
+    # First visit of the server process, straight to a page: must still go through app.py (see its docstring).
+    page.goto(f"{server}/maml?lang=简体中文")
+    _settle(page)
+    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+    assert "一个学得快的起点" in page.locator('[data-testid="stMain"]').inner_text()
+    _no_exception(page)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "maml_zh.png"), full_page=True)
+    assert page.locator('[data-testid="stSidebarNav"]').inner_text().count("MAML") == 1
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_every_page_renders_without_exception(page, server: str, name: str) -> None:
+    page.goto(f"{server}/{PAGES[name]}")
+    _settle(page)
+    if name != "home":
+        page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+    _no_exception(page)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_maml_slider_changes_the_chart(page, server: str) -> None:
+    page.goto(f"{server}/maml")
+    _settle(page)
+    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+    before = page.evaluate(PLOT_DATA)
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text="Inner gradient steps").get_by_role("slider")
+    thumb.focus()
+    for _ in range(3):
+        thumb.press("ArrowRight")
+    page.wait_for_function(f"(before) => ({PLOT_DATA})().join() !== before.join()", arg=before, timeout=60_000)
+    _settle(page)
+    after = page.evaluate(PLOT_DATA)
+    assert hashlib.sha1("".join(after).encode()).hexdigest() != hashlib.sha1("".join(before).encode()).hexdigest()
+    assert "steps=13" in page.url, page.url  # the moved control is in the shareable link
+    _no_exception(page)

@@ -81,7 +81,7 @@ def main() -> None:
     try:
         _, _, version = load_starts(folder)
     except ValueError as exc:  # CheckpointError is a ValueError
-        st.error(tr("maml.err_assets", msg=str(exc)), icon=":material/block:")
+        st.error(tr("maml.err_assets", msg=str(exc).rstrip(".")), icon=":material/block:")
         return
     except ImportError as exc:
         st.error(tr("maml.err_assets", msg=f"lab.checkpoint: {exc}"), icon=":material/block:")
@@ -89,12 +89,12 @@ def main() -> None:
     try:
         result, ms = run_demo(folder, version, **inputs)
     except ValueError as exc:
-        st.error(tr("maml.err_input", msg=str(exc)), icon=":material/warning:")
+        st.error(tr("maml.err_input", msg=str(exc).rstrip(".")), icon=":material/warning:")
         return
-    for name, start in result.starts.items():
-        if start.error:
-            st.warning(tr("maml.err_diverged", start=tr(f"start.{name}"), step=len(start.query_loss) - 1,
-                          lr=inputs["lr"]), icon=":material/warning:")
+    diverged = [tr("maml.diverged_item", start=tr(f"start.{n}"), step=len(s.query_loss) - 1)
+                for n, s in result.starts.items() if s.error]
+    if diverged:
+        st.warning(tr("maml.err_diverged", lr=inputs["lr"], starts="; ".join(diverged)), icon=":material/warning:")
     values = dict(k=inputs["k"], steps=inputs["steps"], amp=inputs["amp"], phase=inputs["phase"])
     st.plotly_chart(figs.fit_animation(result, tr.lang), key="fit", alt=tr("maml.fit.alt", **values))
     st.caption(tr("maml.fit.guide"))

@@ -68,7 +68,7 @@ def image_section(family: str) -> None:
         with st.spinner(tr("common.computing")):
             ep = image_episode(family, ways, shots, queries, int(seed), alphabets, str(folder) if folder else None)
     except ValueError as exc:
-        st.error(tr("tasks.err_request", msg=str(exc)), icon=":material/warning:")
+        st.error(tr("tasks.err_request", msg=str(exc).rstrip(".")), icon=":material/warning:")
         return
     st.plotly_chart(figs.episode_grid(ep, tr.lang), key="episode",
                     alt=tr("tasks.grid.alt", n=ways, k=shots, q=queries))
@@ -84,8 +84,10 @@ def main() -> None:
     st.markdown(tr("tasks.intro"))
     with st.sidebar:
         st.header(tr("common.controls"))
-        family = st.radio(tr("tasks.family"), FAMILIES, format_func=lambda f: tr(f"family.{f}"), key="family",
-                          bind="query-params")
+        # Option labels are the family names, the same in every language, because a bound widget stores its
+        # label in the URL: a translated label would break shared links when the language changes.
+        family = st.radio(tr("tasks.family"), FAMILIES, captions=[tr(f"family.{f}") for f in FAMILIES],
+                          key="family", bind="query-params")
     if family == "sinusoid":
         sinusoid_section()
     else:

@@ -100,8 +100,11 @@ def episode_grid(ep: ImageEpisode, lang: str = "en", max_rows: int = MAX_ROWS, m
     for x0, x1, color, label in ((-2, split - BLOCK_GAP / 2 + 1, SUPPORT_COLOR, tr("tasks.grid.support", k=ep.support.shape[1])),
                                  (split + BLOCK_GAP / 2 - 1, width + 1, QUERY_COLOR, tr("tasks.grid.query", q=ep.query.shape[1]))):
         fig.add_shape(type="rect", x0=x0, x1=x1, y0=-2, y1=height - GAP + 2, line=dict(color=color, width=3))
-        fig.add_annotation(x=(x0 + x1) / 2, y=-4, text=f"<b>{label}</b>", showarrow=False, yanchor="bottom",
-                           font=dict(color=color, size=15))
+        # Support label grows leftwards from its block's right edge, query label rightwards from its left
+        # edge, so the two never overlap however narrow the blocks are.
+        support = color == SUPPORT_COLOR
+        fig.add_annotation(x=x1 if support else x0, xanchor="right" if support else "left", y=-4,
+                           text=f"<b>{label}</b>", showarrow=False, yanchor="bottom", font=dict(color=color, size=15))
     col_labels = [f"S{i + 1}" for i in range(k)] + [f"Q{i + 1}" for i in range(q)]
     row_centres = [r * (size + GAP) + size / 2 for r in range(rows)]
     names = [tr("tasks.grid.row", i=i, name=n) for i, n in enumerate(ep.class_names[:rows])]
@@ -110,6 +113,6 @@ def episode_grid(ep: ImageEpisode, lang: str = "en", max_rows: int = MAX_ROWS, m
     fig.update_yaxes(tickvals=row_centres, ticktext=names, title_text=tr("tasks.grid.y"), showgrid=False,
                      range=[height + 2, -30], autorange=False)
     apply_style(fig, tr("tasks.grid.title", n=ep.support.shape[0], k=ep.support.shape[1]),
-                height=min(900, max(320, int(rows * 46 + 170))), top=80)
+                height=min(950, max(360, int(rows * 66 + 170))), top=80)
     fig.update_layout(showlegend=False, margin=dict(l=190))
     return fig

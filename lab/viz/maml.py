@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from lab.i18n import translator
 from lab.viz import BLACK, SEQUENTIAL_SCALE, START_COLORS, SUPPORT_COLOR, TRUTH_COLOR
-from lab.viz.style import apply_style
+from lab.viz.style import apply_style, axis_ref, side_by_side
 
 if TYPE_CHECKING:
     from lab.demos.maml_sine import SineDemo
@@ -25,9 +24,10 @@ if TYPE_CHECKING:
 FRAME_MS = 450  # animation speed: slow enough to follow one step at a time on a projector
 
 
-def _r(a: np.ndarray) -> list[float]:
-    """Round for a compact figure JSON (3 decimals is far below a pixel)."""
-    return np.round(np.asarray(a, dtype=float), 3).tolist()
+def _r(a: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+    """Return ``a`` as float32: plotly skips per-element validation of numpy arrays and sends them as
+    compact base64 typed arrays, which keeps slider-to-figure time and page weight low."""
+    return np.asarray(a, dtype=dtype)
 
 
 def _y_range(demo: SineDemo) -> list[float]:
@@ -35,11 +35,18 @@ def _y_range(demo: SineDemo) -> list[float]:
     return [-top, top]
 
 
-def _prediction_at(demo: SineDemo, name: str, step: int) -> list[float | None]:
+def _prediction_at(demo: SineDemo, name: str, step: int) -> np.ndarray:
+    """Return the fitted curve at ``step``; all NaN (drawn as nothing) after a start's inner loop diverged."""
     preds = demo.starts[name].predictions
-    if len(preds) == 0:
-        return [None] * len(demo.x_grid)
-    return _r(preds[min(step, len(preds) - 1)])
+    if step >= len(preds):
+        return np.full(len(demo.x_grid), np.nan, dtype=np.float32)
+    return _r(preds[step])
+
+
+def _start_title(demo: SineDemo, name: str, tr) -> str:
+    title = tr(f"start.{name}")
+    trace = demo.starts[name]
+    return title if trace.error is None else title + "<br>" + tr("fig.diverged", step=len(trace.query_loss) - 1)
 
 
 def fit_animation(demo: SineDemo, lang: str = "en") -> go.Figure:
@@ -51,25 +58,26 @@ def fit_animation(demo: SineDemo, lang: str = "en") -> go.Figure:
     """
     tr = translator(lang)
     names = list(demo.starts)
-    fig = make_subplots(rows=1, cols=len(names), shared_yaxes=True, horizontal_spacing=0.03,
-                        subplot_titles=[tr(f"start.{n}") for n in names])
+    fig = go.Figure(layout=side_by_side(len(names), [_start_title(demo, n, tr) for n in names],
+                                        [START_COLORS[n] for n in names]))
     x = _r(demo.x_grid)
     last = demo.steps
-    for col in range(1, len(names) + 1):
-        first = col == 1
+    for i in range(len(names)):
+        panel = dict(xaxis=axis_ref("x", i), yaxis=axis_ref("y", i))
         fig.add_trace(go.Scatter(x=x, y=_r(demo.y_true), mode="lines", name=tr("fig.truth"), legendgroup="truth",
-                                 line=dict(color=TRUTH_COLOR, dash="dot", width=2), showlegend=first,
-                                 hoverinfo="skip"), row=1, col=col)
+                                 line=dict(color=TRUTH_COLOR, dash="dot", width=2), showlegend=i == 0,
+                                 hoverinfo="skip", **panel))
         fig.add_trace(go.Scatter(x=_r(demo.support_x), y=_r(demo.support_y), mode="markers",
-                                 name=tr("fig.support", k=demo.k_shot), legendgroup="support", showlegend=first,
-                                 marker=dict(color=SUPPORT_COLOR, size=10, line=dict(color="white", width=1.5))),
-                      row=1, col=col)
+                                 name=tr("fig.support", k=demo.k_shot), legendgroup="support", showlegend=i == 0,
+                                 marker=dict(color=SUPPORT_COLOR, size=10, line=dict(color="white", width=1.5)),
+                                 **panel))
     fit_indices = []
-    for col, name in enumerate(names, start=1):
+    for i, name in enumerate(names):
         fit_indices.append(len(fig.data))
         # No legend entry: the subplot title, in the same colour, names the start.
         fig.add_trace(go.Scatter(x=x, y=_prediction_at(demo, name, last), mode="lines", name=tr(f"start.{name}"),
-                                 showlegend=False, line=dict(color=START_COLORS[name], width=3.5)), row=1, col=col)
+                                 showlegend=False, line=dict(color=START_COLORS[name], width=3.5),
+                                 xaxis=axis_ref("x", i), yaxis=axis_ref("y", i)))
     frames, slider_steps = [], []
     for step in range(last + 1):
         frames.append(go.Frame(name=str(step), traces=fit_indices,
@@ -82,19 +90,19 @@ def fit_animation(demo: SineDemo, lang: str = "en") -> go.Figure:
                 mode="immediate")
     pause = dict(frame=dict(duration=0, redraw=False), mode="immediate", transition=dict(duration=0))
     fig.update_layout(
-        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.2, xanchor="left", yanchor="top",
+        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.23, xanchor="left", yanchor="top",
                           showactive=False, pad=dict(r=10, t=0),
                           buttons=[dict(label="▶ " + tr("fig.play"), method="animate", args=[None, play]),
                                    dict(label=tr("fig.pause"), method="animate", args=[[None], pause])])],
-        sliders=[dict(active=last, steps=slider_steps, x=0.2, len=0.8, y=-0.15, yanchor="top",
+        sliders=[dict(active=last, steps=slider_steps, x=0.2, len=0.8, y=-0.18, yanchor="top",
                       currentvalue=dict(prefix=tr("fig.step_prefix"), font=dict(size=15)),
                       pad=dict(t=0, b=0))],
     )
     fig.update_xaxes(title_text=tr("fig.x_input"), range=[-5.2, 5.2])
-    fig.update_yaxes(title_text=tr("fig.y_output"), range=_y_range(demo), row=1, col=1)
-    for name, annotation in zip(names, fig.layout.annotations, strict=True):  # titles in their start's colour
-        annotation.font = dict(size=17, color=START_COLORS[name])
-    apply_style(fig, tr("maml.fit.title"), height=540, top=115, bottom=150)
+    fig.update_yaxes(range=_y_range(demo))
+    fig.layout.yaxis.title.text = tr("fig.y_output")
+    two_line_titles = any(t.error for t in demo.starts.values())
+    apply_style(fig, tr("maml.fit.title"), height=540, top=140 if two_line_titles else 115, bottom=165)
     return fig
 
 
@@ -105,7 +113,10 @@ def _log_ticks(demo: SineDemo) -> list[float]:
     lo, hi = np.floor(np.log10(values.min())), np.ceil(np.log10(values.max()))
     ticks = [m * 10.0 ** e for e in np.arange(lo, hi + 1) for m in (1, 2, 5)]
     inside = [v for v in ticks if values.min() / 2 <= v <= values.max() * 2]
-    return inside if len(inside) <= 9 else [v for v in inside if np.isclose(np.log10(v) % 1, 0)]
+    if len(inside) <= 9:
+        return inside
+    every = int(np.ceil((hi - lo + 1) / 8))  # at most ~8 decade ticks, e.g. 1, 1e3, 1e6, ...
+    return [10.0 ** e for e in np.arange(lo, hi + 1, every)]
 
 
 def loss_curves(demo: SineDemo, lang: str = "en") -> go.Figure:
@@ -114,7 +125,7 @@ def loss_curves(demo: SineDemo, lang: str = "en") -> go.Figure:
     fig = go.Figure()
     for name, trace in demo.starts.items():
         steps = list(range(len(trace.query_loss)))
-        fig.add_trace(go.Scatter(x=steps, y=_r(trace.query_loss), mode="lines+markers", name=tr(f"start.{name}"),
+        fig.add_trace(go.Scatter(x=steps, y=_r(trace.query_loss, np.float64), mode="lines+markers", name=tr(f"start.{name}"),
                                  line=dict(color=START_COLORS[name], width=3), marker=dict(size=7)))
     fig.update_xaxes(title_text=tr("fig.inner_step"), range=[-0.3, max(demo.steps, 1) + 0.3], dtick=max(1, demo.steps // 10))
     fig.update_yaxes(title_text=tr("fig.query_mse"), type="log", tickvals=_log_ticks(demo), tickformat=".3g",

@@ -142,3 +142,16 @@ def test_maml_slider_changes_the_chart(page, server: str) -> None:
     assert hashlib.sha1("".join(after).encode()).hexdigest() != hashlib.sha1("".join(before).encode()).hexdigest()
     assert "steps=13" in page.url, page.url  # the moved control is in the shareable link
     _no_exception(page)
+
+
+def test_language_switch_click_keeps_the_settings(page, server: str) -> None:
+    page.goto(f"{server}/maml?steps=4")
+    _settle(page)
+    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+    page.get_by_role("radio", name="简体中文").click()
+    page.wait_for_function("() => document.querySelector('h1').innerText.includes('起点')", timeout=60_000)
+    _settle(page)
+    assert "steps=4" in page.url and "lang=" in page.url, page.url
+    page.get_by_role("radio", name="English").click()
+    page.wait_for_function("() => document.querySelector('h1').innerText.includes('starting point')", timeout=60_000)
+    _no_exception(page)

@@ -1,0 +1,60 @@
+"""The Tasks & episodes page in AppTest: every family renders; impossible requests explain the limit."""
+
+from __future__ import annotations
+
+from helpers import alerts, app, figures, page
+
+
+def test_sinusoid_tasks_render_and_react() -> None:
+    at = page("pages/tasks.py").run()
+    assert not at.exception
+    before = figures(at)["sine_tasks"]
+    at.slider(key="n_tasks").set_value(2).run()
+    after = figures(at)["sine_tasks"]
+    assert len(after["data"]) == 2 * 3 and after != before
+    at.number_input(key="tseed").set_value(7).run()
+    assert figures(at)["sine_tasks"] != after
+
+
+def test_glyph_episode_grid_and_sliders() -> None:
+    at = page("pages/tasks.py").run()
+    at.radio(key="family").set_value("glyphs").run()
+    assert not at.exception
+    grid = figures(at)["episode"]
+    assert len(grid["layout"]["yaxis"]["ticktext"]) == 5  # default 5 ways
+    at.slider(key="shots").set_value(2).run()
+    ticks = figures(at)["episode"]["layout"]["xaxis"]["ticktext"]
+    assert ticks[:3] == ["S1", "S2", "Q1"]
+
+
+def test_more_ways_than_classes_is_explained_in_place() -> None:
+    at = page("pages/tasks.py").run()
+    at.radio(key="family").set_value("glyphs").run()
+    at.slider(key="alphabets").set_value(1).run()
+    at.slider(key="ways").set_value(45).run()
+    assert not at.exception
+    assert any("n_way=45" in text and "40" in text for text in alerts(at))
+
+
+def test_omniglot_renders_or_says_how_to_configure() -> None:
+    from lab.demos.episodes import omniglot_folder
+
+    at = page("pages/tasks.py").run()
+    at.radio(key="family").set_value("omniglot").run()
+    assert not at.exception
+    if omniglot_folder() is None:
+        assert any("LAB_OMNIGLOT_DIR" in i.value for i in at.info)
+        return
+    assert "episode" in figures(at)
+    at.slider(key="shots").set_value(15).run()
+    at.slider(key="queries").set_value(10).run()
+    assert not at.exception
+    assert any("20" in text for text in alerts(at))
+
+
+def test_chinese() -> None:
+    at = app()
+    at.switch_page("pages/tasks.py").run()
+    at.segmented_control(key="lang").set_value("zh").run()
+    assert not at.exception
+    assert at.title[0].value == "任务与情节"

@@ -30,10 +30,10 @@ tr = translator(st.session_state.get("lang", "en"))
 def load_starts(folder: str) -> tuple[dict, dict, str]:
     """Return the MAML and pretrained parameters and a version tag (their checksums) for cache keys.
 
-    Runs the demo once so that the first student's slider move does not pay torch's one-off start-up cost.
+    Also warms the demo up, so that the first student's slider move does not pay a one-off start-up cost.
     """
     maml, pretrained, cards = demo.load_sine_starts(Path(folder))
-    demo.maml_sine_demo(maml, pretrained, 1.0, 0.0, 5, 2, 0.01, 0)  # warm-up: torch.func's first call is slow
+    demo.warm_up(maml, pretrained)
     return maml, pretrained, "/".join(str(c.get("sha256", "")) for c in cards.values())
 
 

@@ -164,6 +164,11 @@ def maml_sine_demo(maml_params: Params, pretrained_params: Params, amplitude: fl
     return demo
 
 
+def warm_up(maml_params: Params, pretrained_params: Params) -> None:
+    """Run a tiny demo once: the first ``torch.func`` transform in a process costs ~1 s, later ones do not."""
+    maml_sine_demo(maml_params, pretrained_params, 1.0, 0.0, 5, 2, 0.01, 0, landscape_resolution=3)
+
+
 def load_sine_starts(assets: Path) -> tuple[Params, Params, dict[str, dict]]:
     """Return ``(maml_params, pretrained_params, cards)`` read from ``assets/{maml,pretrained}_sine``.
 

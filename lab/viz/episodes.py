@@ -87,6 +87,13 @@ def _png_uri(gray: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _grid_height(image_h: int, image_w: int, rows: int, plot_w: int = 820) -> int:
+    """Return a figure height (px) that fits the image without empty bands: the image keeps its aspect
+    ratio, so a wide grid needs less height; ``plot_w`` is the plot width on a typical wide layout."""
+    plot_h = min(plot_w * image_h / image_w, rows * 60)
+    return int(min(950, max(300, plot_h + 170)))
+
+
 def episode_grid(ep: ImageEpisode, lang: str = "en", max_rows: int = MAX_ROWS, max_cols: int = MAX_COLS) -> go.Figure:
     """Return the episode as one image: a row per class (at most ``max_rows``), its support drawings, a gap,
     then its query drawings (at most ``max_cols`` each), framed and labelled as support and query."""
@@ -113,6 +120,6 @@ def episode_grid(ep: ImageEpisode, lang: str = "en", max_rows: int = MAX_ROWS, m
     fig.update_yaxes(tickvals=row_centres, ticktext=names, title_text=tr("tasks.grid.y"), showgrid=False,
                      range=[height + 2, -30], autorange=False)
     apply_style(fig, tr("tasks.grid.title", n=ep.support.shape[0], k=ep.support.shape[1]),
-                height=min(950, max(360, int(rows * 66 + 170))), top=80)
+                height=_grid_height(height, width, rows), top=80)
     fig.update_layout(showlegend=False, margin=dict(l=190))
     return fig

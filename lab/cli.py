@@ -4,6 +4,7 @@ Subcommands::
 
     python -m lab info [--json]                       # device, torch version, threads, memory
     python -m lab pretrain [--iterations N] [--seed S] [--out DIR] [--only maml|pretrained] [--first-order]
+                           [--inner-steps N]
     python -m lab eval maml-sine [--shots 5] [--steps 1,5,10] [--episodes 600] [--seed 0] [--json]
 
 ``eval`` prints one JSON object in the schema of :mod:`lab.evaluation` with ``--json``, else a table. New
@@ -123,9 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--iterations", type=positive_int, default=SineTrainConfig.iterations)
     pre.add_argument("--seed", type=seed_int, default=SineTrainConfig.seed)
     pre.add_argument("--out", default=str(ASSETS_DIR), help="folder for the .pt/.json checkpoints")
-    pre.add_argument("--runs", default="runs", help="folder for resumable training states")
+    pre.add_argument("--runs", default=str(ASSETS_DIR.parent / "runs"), help="folder for resumable training states")
     pre.add_argument("--only", choices=("maml", "pretrained"), default=None)
     pre.add_argument("--first-order", action="store_true", help="train first-order MAML (FOMAML)")
+    pre.add_argument("--inner-steps", type=positive_int, default=SineTrainConfig().maml.inner_steps,
+                     help="inner SGD steps per task while meta-training (paper: 1; default 5, see lab.training)")
     # One thread: the 1-40-40-1 net is too small to gain from more, and it leaves the other cores free.
     pre.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
 
@@ -167,7 +170,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     methods = [args.only] if args.only else ["maml", "pretrained"]
     for method in methods:
         config = SineTrainConfig(method=method, iterations=args.iterations, seed=args.seed,
-                                 maml=MAMLConfig(first_order=args.first_order))
+                                 maml=MAMLConfig(first_order=args.first_order, inner_steps=args.inner_steps))
         result = train_sine(config, out=args.out, run_dir=args.runs, on_progress=_progress_printer(method))
         resumed = f" (resumed at {result.resumed_from})" if result.resumed_from else ""
         print(f"{method}: {result.iterations} iterations{resumed} in {result.wall_s:.0f}s, final loss "

@@ -3,6 +3,14 @@
 Finn, Abbeel & Levine 2017, section 5.1: a 1-40-40-1 ReLU net, tasks ``A sin(x - phase)``, K=10 training
 shots, one inner SGD step with alpha=0.01, meta-batch 25, Adam 1e-3, 70 000 meta-iterations.
 
+One deliberate departure, the default ``inner_steps=5`` (paper: 1). An initialisation meta-trained for a
+single step of alpha=0.01 is sharp: fine-tuned for 10 steps on 5 points, as the paper's evaluation does,
+about 1 task in 7 000 diverges to an infinite loss (3 of 20 000 in our measurement), so a 600-episode mean
+can be ``inf``. Training through 5 steps asks the initialisation to stay stable over several steps: no
+divergence in 20 000 tasks up to 20 steps, and a lower 10-step MSE (~0.25 vs ~0.31) after fewer iterations
+(30 000 instead of 70 000, since each iteration costs ~4x more). ``python -m lab pretrain --inner-steps 1
+--iterations 70000`` trains the paper's exact set-up.
+
 :func:`train_sine` runs either method from a :class:`SineTrainConfig`, deterministically from its seed
 (``torch.manual_seed`` for the initial weights, a :func:`lab.compute.make_generator` stream for the tasks).
 Every ``checkpoint_every`` iterations it writes a resumable state (weights, optimizer, generator state,
@@ -39,13 +47,14 @@ class SineTrainConfig:
     """What :func:`train_sine` trains; every field is stored in the checkpoint card."""
 
     method: str = "maml"  # "maml" (meta-training) or "pretrained" (joint regression baseline)
-    iterations: int = 70_000  # paper: 70k meta-iterations for sinusoids
+    iterations: int = 30_000  # paper: 70k with 1 inner step; 30k with 5 steps reaches a lower MSE (see above)
     seed: int = 0  # seeds both the initial weights and the task stream
     k_shot: int = 10  # support points per training task (paper: K=10)
     n_query: int = 10  # query points per training task (the paper samples 2K points and splits them)
     hidden: int = 40  # paper: two hidden layers of 40 units
     layers: int = 2
-    maml: MAMLConfig = field(default_factory=MAMLConfig)  # paper values; see MAMLConfig
+    # Paper values except inner_steps=5 (paper: 1), which keeps 10-step fine-tuning stable (see above).
+    maml: MAMLConfig = field(default_factory=lambda: MAMLConfig(inner_steps=5))
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     checkpoint_every: int = 2_000  # resumable state every ~6 s of training; a stop loses little
 

@@ -96,6 +96,7 @@ def test_pretrain_writes_both_checkpoints_and_resumes(tmp_path, capsys):
         "maml_sine.json", "maml_sine.pt", "pretrained_sine.json", "pretrained_sine.pt"]
     card = json.loads((tmp_path / "a" / "maml_sine.json").read_text())
     assert card["config"]["train"]["iterations"] == 30 and card["config"]["maml"]["first_order"] is False
+    assert card["config"]["maml"]["inner_steps"] == 5 and card["extra"]["seed"] == 0
 
 
 def test_eval_registry_lists_maml_sine():

@@ -123,8 +123,8 @@ def evaluate_maml_sine(checkpoint_dir: Path | str = ASSETS_DIR, shots: int = 5, 
             res = evaluate_init(net, parameters_of(net), family, episodes, n_steps, lr,
                                 make_generator(seed, device), "mse")
             if not math.isfinite(res["mean"]):
-                raise FloatingPointError(f"fine-tuning {method} with inner_lr={lr} for {n_steps} steps gives a "
-                                         f"{res['mean']} loss; lower --inner-lr")
+                raise FloatingPointError(f"fine-tuning {method} with inner_lr={lr} for {n_steps} step(s) diverges "
+                                         f"(mean loss {res['mean']}); lower --inner-lr")
             results.append(result_row(method, "mse", res["mean"], res["ci95"], res["n"], steps=n_steps,
                                       shots=shots))
     config = {"checkpoint_dir": str(checkpoint_dir), "shots": shots, "steps": steps, "episodes": episodes,

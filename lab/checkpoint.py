@@ -27,6 +27,13 @@ from lab.nets import SineMLP
 
 FORMAT = 1  # bump when the layout of the .pt/.json pair changes
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"  # shipped checkpoints, wherever the cwd is
+ASSETS_ENV = "LAB_ASSETS_DIR"
+
+
+def assets_dir() -> Path:
+    """Return the folder the app loads checkpoints from: ``$LAB_ASSETS_DIR`` if set, else :data:`ASSETS_DIR`."""
+    forced = os.environ.get(ASSETS_ENV, "").strip()
+    return Path(forced) if forced else ASSETS_DIR
 REMAKE = "re-run `python -m lab pretrain`"
 
 

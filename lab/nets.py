@@ -23,7 +23,7 @@ class SineMLP(nn.Module):
             raise ValueError(f"hidden={hidden} and layers={layers} must both be >= 1")
         dims = [in_dim] + [hidden] * layers
         blocks: list[nn.Module] = []
-        for a, b in zip(dims[:-1], dims[1:]):
+        for a, b in zip(dims[:-1], dims[1:], strict=True):
             blocks += [nn.Linear(a, b), nn.ReLU()]
         blocks.append(nn.Linear(dims[-1], out_dim))
         self.body = nn.Sequential(*blocks)

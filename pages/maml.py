@@ -11,7 +11,8 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from lab.demos import assets_dir, interactive_threads
+from lab.checkpoint import assets_dir
+from lab.compute import limit_threads
 from lab.demos import maml_sine as demo
 from lab.i18n import translator
 from lab.viz import maml as figs
@@ -73,7 +74,7 @@ def controls() -> dict:
 
 def main() -> None:
     """Render the page top to bottom."""
-    interactive_threads()
+    limit_threads()
     st.title(tr("maml.title"))
     st.markdown(tr("maml.intro"))
     inputs = controls()

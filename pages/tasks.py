@@ -8,8 +8,8 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
+from lab.compute import limit_threads
 from lab.demos import episodes as demo
-from lab.demos import interactive_threads
 from lab.i18n import translator
 from lab.viz import episodes as figs
 
@@ -79,7 +79,7 @@ def image_section(family: str) -> None:
 
 def main() -> None:
     """Render the page top to bottom."""
-    interactive_threads()
+    limit_threads()
     st.title(tr("tasks.title"))
     st.markdown(tr("tasks.intro"))
     with st.sidebar:

@@ -110,8 +110,6 @@ def test_shapes_that_do_not_match_the_config(tmp_path: Path):
         load_sine_model(tmp_path / "deep")
 
 
-@pytest.mark.skipif(not (ASSETS / "maml_sine.pt").exists() or not (ASSETS / "pretrained_sine.pt").exists(),
-                    reason="assets/maml_sine.* and assets/pretrained_sine.* are missing; run `python -m lab pretrain`")
 def test_shipped_checkpoints_reproduce_maml_over_pretraining():
     report = evaluate_maml_sine(ASSETS, shots=5, steps=[10], episodes=200, seed=1, methods=("maml", "pretrained"))
     mse = {r["method"]: r["mean"] for r in report["results"]}

@@ -22,7 +22,7 @@ from torch import nn
 
 from lab.compute import make_generator
 from lab.learners.landscape import Landscape, path_landscape
-from lab.learners.maml import LOSSES, adapt
+from lab.learners.maml import LOSSES, AdaptationDiverged, adapt
 from lab.nets import Params, SineMLP, parameters_of
 from lab.tasks.sinusoid import AMPLITUDE_RANGE, PHASE_RANGE, X_RANGE, SinusoidFamily, sine_targets
 
@@ -104,17 +104,8 @@ def _run_start(name: str, net: nn.Module, params: Params, task, steps: int, inne
     error = None
     try:
         trace = adapt(net, params, *args, steps, inner_lr, **kwargs).trace
-    except FloatingPointError as exc:
-        # Re-run one step at a time to keep the steps before the blow-up: slower, but only on this path.
-        error, trace = str(exc), []
-        current = params
-        try:
-            for _ in range(steps):
-                result = adapt(net, current, *args, 1, inner_lr, **kwargs)
-                trace = trace + (result.trace[1:] if trace else result.trace)
-                current = result.params
-        except FloatingPointError:
-            pass
+    except AdaptationDiverged as exc:
+        error, trace = str(exc), exc.trace  # keep the steps before the blow-up
     if not trace:
         return StartTrace(name, np.zeros((0, len(x_grid))), np.zeros(0), np.zeros(0), np.zeros((0, 0)), error)
     return StartTrace(

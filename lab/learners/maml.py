@@ -96,6 +96,14 @@ def meta_loss(net: nn.Module, params: Params, batch: EpisodeBatch, steps: int, i
                         for t in range(batch.n_tasks)])
 
 
+class AdaptationDiverged(FloatingPointError):
+    """The inner loop's loss became NaN or infinite; ``trace`` holds the steps recorded before it did."""
+
+    def __init__(self, message: str, trace: list[AdaptStep]):
+        super().__init__(message)
+        self.trace = trace
+
+
 @dataclass
 class AdaptStep:
     """What happened at one inner step (step 0 is before any update)."""
@@ -127,7 +135,8 @@ def adapt(net: nn.Module, params: Params, support_x: torch.Tensor, support_y: to
 
     With ``record`` the trace holds steps 0..``steps``: support loss, query loss (if a query set is given),
     predictions on ``eval_x`` (if given) and the flat parameters. Nothing here is differentiable; it is the
-    display path. Raises ``FloatingPointError`` if the loss becomes NaN or infinite (diverging ``inner_lr``).
+    display path. Raises :class:`AdaptationDiverged` (a ``FloatingPointError``) carrying the finite steps
+    recorded so far if the loss becomes NaN or infinite (a diverging ``inner_lr``).
     """
     check_positive("steps", steps, minimum=0)
     loss_fn = LOSSES[loss]
@@ -141,8 +150,9 @@ def adapt(net: nn.Module, params: Params, support_x: torch.Tensor, support_y: to
             q_loss = None if query_x is None else float(support_loss(net, current, query_x, query_y, loss_fn))
             preds = None if eval_x is None else functional_call(net, current, (eval_x,)).cpu()
         if not torch.isfinite(torch.tensor(s_loss)):
-            raise FloatingPointError(
-                f"the support loss became {s_loss} at inner step {step}: inner_lr={inner_lr} diverges; lower it")
+            raise AdaptationDiverged(
+                f"the support loss became {s_loss} at inner step {step}: inner_lr={inner_lr} diverges; lower it",
+                trace)
         trace.append(AdaptStep(step, s_loss, q_loss, flatten_params(current).cpu(), preds))
 
     if record:

@@ -5,8 +5,8 @@ Everything heavy in the lab goes through here so that
 * the device is chosen once and the same way everywhere (CUDA, then Apple MPS, then CPU; the environment
   variable ``LAB_DEVICE`` forces one, e.g. ``LAB_DEVICE=cpu``);
 * every random draw comes from a ``torch.Generator`` built from a seed the user can see;
-* concurrent app sessions (threads of one Streamlit server) take turns on a device through a per-device
-  lock instead of oversubscribing it;
+* concurrent app sessions (threads of one Streamlit server) take turns on a device through per-device job
+  slots (one on a GPU, one per core on the CPU) instead of oversubscribing it;
 * running out of device memory becomes a :class:`ComputeOutOfMemory` whose message says what to lower, and
   callers that can may retry on the CPU with :func:`run_with_fallback`.
 """
@@ -14,6 +14,7 @@ Everything heavy in the lab goes through here so that
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -79,23 +80,37 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
+_slots: dict[str, threading.BoundedSemaphore] = {}
+_slots_guard = threading.Lock()
 
 
-def _lock_for(device: torch.device) -> threading.Lock:
+def device_slots(device: torch.device | str) -> int:
+    """Return how many jobs may run on ``device`` at once: 1 on a GPU, one per core on the CPU.
+
+    The interactive jobs run with one torch thread each (:func:`limit_threads`), so on the CPU one job per
+    core keeps every core busy without oversubscribing; a GPU takes one job at a time.
+    """
+    device = torch.device(device)
+    return max(1, os.cpu_count() or 1) if device.type == "cpu" else 1
+
+
+def _semaphore_for(device: torch.device) -> threading.BoundedSemaphore:
     key = f"{device.type}:{device.index if device.index is not None else 0}"
-    with _locks_guard:
-        if key not in _locks:
-            _locks[key] = threading.Lock()
-        return _locks[key]
+    with _slots_guard:
+        if key not in _slots:
+            _slots[key] = threading.BoundedSemaphore(device_slots(device))
+        return _slots[key]
 
 
 @contextlib.contextmanager
 def device_lock(device: torch.device | str) -> Iterator[None]:
-    """Hold the process-wide lock of ``device`` while the block runs (one job per device at a time)."""
-    lock = _lock_for(torch.device(device))
-    with lock:
+    """Hold one of ``device``'s job slots while the block runs (see :func:`device_slots`).
+
+    Concurrent app sessions are threads of one server process; this is what makes them take turns on a
+    GPU instead of oversubscribing it.
+    """
+    semaphore = _semaphore_for(torch.device(device))
+    with semaphore:
         yield
 
 
@@ -123,6 +138,16 @@ def run_guarded(fn: Callable[[], T], device: torch.device | str, lower: str) -> 
             raise ComputeOutOfMemory(
                 f"{device.type.upper()} ran out of memory; lower {lower} and try again"
             ) from exc
+
+
+def guarded(device: torch.device | str, lower: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Return a decorator that runs the function through :func:`run_guarded` on ``device``."""
+    def decorate(fn: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(fn)
+        def run(*args: object, **kwargs: object) -> T:
+            return run_guarded(lambda: fn(*args, **kwargs), device, lower)
+        return run
+    return decorate
 
 
 @dataclass

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from lab.checkpoint import ASSETS_DIR, load_sine_model
-from lab.compute import get_device, make_generator
+from lab.compute import get_device, make_generator, run_guarded
 from lab.learners.maml import evaluate_init
 from lab.nets import SineMLP, parameters_of
 from lab.tasks.base import check_positive
@@ -120,8 +120,9 @@ def evaluate_maml_sine(checkpoint_dir: Path | str = ASSETS_DIR, shots: int = 5, 
         net, _ = nets[method]
         for n_steps in steps:
             # A fresh generator per row: every method and step count sees the identical tasks.
-            res = evaluate_init(net, parameters_of(net), family, episodes, n_steps, lr,
-                                make_generator(seed, device), "mse")
+            res = run_guarded(lambda: evaluate_init(net, parameters_of(net), family, episodes, n_steps, lr,  # noqa: B023
+                                                    make_generator(seed, device), "mse"),
+                              device, lower="the batch of episodes evaluated at once, or set LAB_DEVICE=cpu")
             if not math.isfinite(res["mean"]):
                 raise FloatingPointError(f"fine-tuning {method} with inner_lr={lr} for {n_steps} step(s) diverges "
                                          f"(mean loss {res['mean']}); lower --inner-lr")

@@ -12,7 +12,7 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from lab.checkpoint import assets_dir
-from lab.compute import limit_threads
+from lab.compute import ComputeOutOfMemory, limit_threads
 from lab.demos import maml_sine as demo
 from lab.i18n import translator
 from lab.viz import maml as figs
@@ -89,7 +89,7 @@ def main() -> None:
         return
     try:
         result, ms = run_demo(folder, version, **inputs)
-    except ValueError as exc:
+    except (ValueError, ComputeOutOfMemory) as exc:
         st.error(tr("maml.err_input", msg=str(exc).rstrip(".")), icon=":material/warning:")
         return
     diverged = [tr("maml.diverged_item", start=tr(f"start.{n}"), step=len(s.query_loss) - 1)

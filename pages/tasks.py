@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from lab.compute import limit_threads
+from lab.compute import ComputeOutOfMemory, limit_threads
 from lab.demos import episodes as demo
 from lab.i18n import translator
 from lab.viz import episodes as figs
@@ -67,7 +67,7 @@ def image_section(family: str) -> None:
     try:
         with st.spinner(tr("common.computing")):
             ep = image_episode(family, ways, shots, queries, int(seed), alphabets, str(folder) if folder else None)
-    except ValueError as exc:
+    except (ValueError, ComputeOutOfMemory) as exc:
         st.error(tr("tasks.err_request", msg=str(exc).rstrip(".")), icon=":material/warning:")
         return
     st.plotly_chart(figs.episode_grid(ep, tr.lang), key="episode",

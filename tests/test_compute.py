@@ -69,3 +69,42 @@ def test_run_with_fallback_on_cpu_reraises():
         run_with_fallback(lambda device: _fake_oom(), "cpu", "n_way")
     ok = run_with_fallback(lambda device: device.type, "cpu", "n_way")
     assert ok.value == "cpu" and ok.device == torch.device("cpu") and ok.note is None
+
+
+def _max_concurrency(device: str, n_threads: int) -> int:
+    """Run ``n_threads`` jobs under ``device_lock(device)`` and return the most that ran at once."""
+    import threading
+    import time
+
+    from lab.compute import device_lock
+
+    running, peak, guard = 0, 0, threading.Lock()
+
+    def job() -> None:
+        nonlocal running, peak
+        with device_lock(device):
+            with guard:
+                running += 1
+                peak = max(peak, running)
+            time.sleep(0.05)
+            with guard:
+                running -= 1
+
+    threads = [threading.Thread(target=job) for _ in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return peak
+
+
+def test_a_gpu_runs_one_job_at_a_time_and_the_cpu_one_per_core():
+    import os
+
+    from lab.compute import device_slots
+
+    # A torch.device needs no GPU to exist, so the GPU's lock is testable here.
+    assert device_slots("cuda:3") == 1
+    assert device_slots("cpu") == max(1, os.cpu_count() or 1)
+    assert _max_concurrency("cuda:3", 6) == 1
+    assert _max_concurrency("cpu", 8) == min(8, device_slots("cpu"))

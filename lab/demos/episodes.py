@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lab.compute import make_generator
+from lab.compute import guarded, make_generator
 from lab.tasks.episodes import FewShotFamily
 from lab.tasks.glyphs import GlyphAlphabets
 from lab.tasks.sinusoid import X_RANGE, SinusoidFamily, sine_targets
@@ -52,6 +52,7 @@ class ImageEpisode:
     n_classes: int  # classes the source could choose from
 
 
+@guarded("cpu", lower="tasks, shots or queries")
 def sine_tasks_demo(n_tasks: int, k_shot: int, n_query: int, seed: int) -> SineTasks:
     """Return ``n_tasks`` sinusoid tasks drawn with ``seed`` (amplitude 0.1-5, phase 0-pi as in MAML)."""
     batch = SinusoidFamily(k_shot=k_shot, n_query=n_query).sample(make_generator(seed), n_tasks)
@@ -91,6 +92,7 @@ def omniglot_source(folder: str):
     return OmniglotSource.from_path(Path(folder), rotations=False)
 
 
+@guarded("cpu", lower="ways, shots or queries")
 def image_episode_demo(family: str, n_way: int, k_shot: int, n_query: int, seed: int,
                        n_alphabets: int = 50, omniglot_path: str | None = None) -> ImageEpisode:
     """Return one ``n_way``-way ``k_shot``-shot episode with ``n_query`` queries per class, drawn with ``seed``.

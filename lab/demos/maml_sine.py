@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lab.compute import make_generator
+from lab.compute import ComputeOutOfMemory, guarded, make_generator
 from lab.learners.landscape import Landscape, path_landscape
 from lab.learners.maml import LOSSES, AdaptationDiverged, adapt
 from lab.nets import Params, SineMLP, parameters_of
@@ -118,6 +118,7 @@ def _run_start(name: str, net: nn.Module, params: Params, task, steps: int, inne
     )
 
 
+@guarded("cpu", lower="K shots or inner steps")
 def maml_sine_demo(maml_params: Params, pretrained_params: Params, amplitude: float, phase: float,
                    k_shot: int, steps: int, inner_lr: float, seed: int, landscape_resolution: int = 41
                    ) -> SineDemo:
@@ -156,8 +157,14 @@ def maml_sine_demo(maml_params: Params, pretrained_params: Params, amplitude: fl
 
 
 def warm_up(maml_params: Params, pretrained_params: Params) -> None:
-    """Run a tiny demo once: the first ``torch.func`` transform in a process costs ~1 s, later ones do not."""
-    maml_sine_demo(maml_params, pretrained_params, 1.0, 0.0, 5, 2, 0.01, 0, landscape_resolution=3)
+    """Run a tiny demo once: the first ``torch.func`` transform in a process costs ~1 s, later ones do not.
+
+    Best effort: if it fails (out of memory, say), the user's own request fails the same way and is reported.
+    """
+    try:
+        maml_sine_demo(maml_params, pretrained_params, 1.0, 0.0, 5, 2, 0.01, 0, landscape_resolution=3)
+    except ComputeOutOfMemory:
+        pass
 
 
 def load_sine_starts(assets: Path) -> tuple[Params, Params, dict[str, dict]]:

@@ -77,3 +77,18 @@ def test_language_switch_turns_the_page_chinese() -> None:
     assert "一个学得快的起点" in at.title[0].value
     assert "内循环" in at.slider(key="steps").label
     assert "拟合曲线" in figures(at)["fit"]["layout"]["title"]["text"]
+
+
+def test_out_of_memory_is_reported_in_place(monkeypatch) -> None:
+    import torch
+
+    import lab.demos.maml_sine as demo_module
+
+    def no_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(demo_module, "adapt", no_memory)
+    at = page("pages/maml.py").run()
+    at.number_input(key="seed").set_value(4242).run()  # inputs no earlier test cached
+    assert not at.exception
+    assert any("ran out of memory" in text and "K shots or inner steps" in text for text in alerts(at))

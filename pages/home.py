@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 
 from lab.i18n import translator
+from pages import run_through_app
 
-if PagesManager.uses_pages_directory:  # a deep link opened before app.py ever ran: rerun through app.py
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+run_through_app()
 
 tr = translator(st.session_state.get("lang", "en"))
 

@@ -9,17 +9,15 @@ import time
 from pathlib import Path
 
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 
 from lab.checkpoint import assets_dir
 from lab.compute import ComputeOutOfMemory, limit_threads
 from lab.demos import maml_sine as demo
 from lab.i18n import translator
 from lab.viz import maml as figs
+from pages import brain_link_and_try_this, run_through_app
 
-if PagesManager.uses_pages_directory:  # a deep link opened before app.py ever ran: rerun through app.py
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+run_through_app()
 
 LR_CHOICES = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]
 DEFAULTS = dict(k=10, steps=10, lr=0.01, amp=2.0, phase=0.5, seed=0)
@@ -110,11 +108,7 @@ def main() -> None:
                             alt=tr("maml.land.alt", steps=len(result.landscape.path) - 1))
             st.caption(tr("maml.land.guide"))
     st.caption(tr("common.timing", ms=f"{ms:.0f}"))
-    with st.container(border=True):
-        st.subheader(":material/psychology: " + tr("maml.brain.title"))
-        st.markdown(tr("maml.brain.body"))
-    st.subheader(":material/science: " + tr("common.try_this"))
-    st.markdown("\n".join(f"{i}. {tr(f'maml.try.{i}')}" for i in (1, 2, 3)))
+    brain_link_and_try_this(tr, "maml")
 
 
 main()

@@ -6,16 +6,14 @@ Widgets in (all bound to the URL) -> :mod:`lab.demos.episodes` -> :mod:`lab.viz.
 from __future__ import annotations
 
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 
 from lab.compute import ComputeOutOfMemory, limit_threads
 from lab.demos import episodes as demo
 from lab.i18n import translator
 from lab.viz import episodes as figs
+from pages import brain_link_and_try_this, run_through_app
 
-if PagesManager.uses_pages_directory:  # a deep link opened before app.py ever ran: rerun through app.py
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+run_through_app()
 
 FAMILIES = ["sinusoid", "glyphs", "omniglot"]
 
@@ -92,11 +90,7 @@ def main() -> None:
         sinusoid_section()
     else:
         image_section(family)
-    with st.container(border=True):
-        st.subheader(":material/psychology: " + tr("tasks.brain.title"))
-        st.markdown(tr("tasks.brain.body"))
-    st.subheader(":material/science: " + tr("common.try_this"))
-    st.markdown("\n".join(f"{i}. {tr(f'tasks.try.{i}')}" for i in (1, 2, 3)))
+    brain_link_and_try_this(tr, "tasks")
 
 
 main()

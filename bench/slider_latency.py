@@ -1,0 +1,108 @@
+"""Slider-to-figure latency of the MAML page, measured the way a student feels it: in a real browser.
+
+Starts ``streamlit run app.py`` on a free loopback port, opens the MAML page in headless Debian Chromium
+(Playwright), then moves sliders one notch at a time to values not seen before (so no cache hit), and times
+each move from the key press until every plotly chart shows new data and the app is idle again.
+
+    python -m bench.slider_latency [--moves 30]
+
+Prints a table (p50 / p95 / max ms per slider) and writes ``bench/results/slider_latency.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+PLOT_DATA = "() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(e => JSON.stringify(e.data)).join()"
+IDLE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+# (slider label, starting URL value, key to press): each press gives a value this server has not computed.
+SLIDERS = [("K shots", "k=1", "ArrowRight"), ("Inner gradient steps", "steps=0", "ArrowRight"),
+           ("Amplitude", "amp=0.1", "ArrowRight")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_server(port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc
+        time.sleep(0.3)
+    proc.kill()
+    raise TimeoutError("streamlit did not start within 60 s")
+
+
+def measure(moves: int) -> list[dict]:
+    """Return one row per slider move: ``{"slider", "move", "ms"}``."""
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    proc = _start_server(port)
+    rows = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            tab = browser.new_page(viewport={"width": 1440, "height": 1600})
+            for label, start, key in SLIDERS:
+                tab.goto(f"http://127.0.0.1:{port}/maml?{start}&seed=7")
+                tab.wait_for_selector(".js-plotly-plot", timeout=120_000)
+                tab.wait_for_function(IDLE, timeout=120_000)
+                tab.wait_for_timeout(500)
+                thumb = tab.locator('[data-testid="stSlider"]').filter(has_text=label).get_by_role("slider")
+                for move in range(moves):
+                    thumb.focus()
+                    before = tab.evaluate(PLOT_DATA)
+                    t0 = time.perf_counter()
+                    thumb.press(key)
+                    tab.wait_for_function(f"(b) => ({PLOT_DATA})() !== b", arg=before, timeout=60_000)
+                    tab.wait_for_function(IDLE, timeout=60_000)
+                    rows.append({"slider": label, "move": move, "ms": (time.perf_counter() - t0) * 1e3})
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print the table, write the CSV; return the exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--moves", type=int, default=20, help="slider notches per slider (default 20)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "slider_latency.csv")
+    args = parser.parse_args(argv)
+    rows = measure(args.moves)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["slider", "move", "ms"])
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"{'slider':<24}{'moves':>6}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}")
+    for label, _, _ in SLIDERS + [("all", "", "")]:
+        ms = sorted(r["ms"] for r in rows if label in ("all", r["slider"]))
+        p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
+        print(f"{label:<24}{len(ms):>6}{statistics.median(ms):>9.0f}{p95:>9.0f}{ms[-1]:>9.0f}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

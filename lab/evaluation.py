@@ -119,9 +119,10 @@ def evaluate_maml_sine(checkpoint_dir: Path | str = ASSETS_DIR, shots: int = 5, 
     for method in methods:
         net, _ = nets[method]
         for n_steps in steps:
-            # A fresh generator per row: every method and step count sees the identical tasks.
+            # A fresh CPU generator per row: every method and step count sees the identical tasks, and the
+            # tasks are the same on every device (they are drawn on the CPU, then moved).
             res = run_guarded(lambda: evaluate_init(net, parameters_of(net), family, episodes, n_steps, lr,  # noqa: B023
-                                                    make_generator(seed, device), "mse"),
+                                                    make_generator(seed), "mse"),
                               device, lower="the batch of episodes evaluated at once, or set LAB_DEVICE=cpu")
             if not math.isfinite(res["mean"]):
                 raise FloatingPointError(f"fine-tuning {method} with inner_lr={lr} for {n_steps} step(s) diverges "

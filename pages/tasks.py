@@ -26,7 +26,8 @@ def sine_tasks(n_tasks: int, k_shot: int, n_query: int, seed: int) -> demo.SineT
     return demo.sine_tasks_demo(n_tasks, k_shot, n_query, seed)
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+# An episode holds up to 50 ways x 40 drawings of 28x28 floats (6 MB): keep few, and not forever.
+@st.cache_data(show_spinner=False, max_entries=32, ttl=3600)
 def image_episode(family: str, n_way: int, k_shot: int, n_query: int, seed: int, n_alphabets: int,
                   folder: str | None) -> demo.ImageEpisode:
     """Return the cached image episode for these inputs."""
@@ -65,7 +66,7 @@ def image_section(family: str) -> None:
     try:
         with st.spinner(tr("common.computing")):
             ep = image_episode(family, ways, shots, queries, int(seed), alphabets, str(folder) if folder else None)
-    except (ValueError, ComputeOutOfMemory) as exc:
+    except (ValueError, OSError, ComputeOutOfMemory) as exc:  # OSError: a wrong LAB_OMNIGLOT_DIR
         st.error(tr("tasks.err_request", msg=str(exc).rstrip(".")), icon=":material/warning:")
         return
     st.plotly_chart(figs.episode_grid(ep, tr.lang), key="episode",

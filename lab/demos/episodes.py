@@ -20,6 +20,7 @@ import torch
 from lab.compute import guarded, make_generator
 from lab.tasks.episodes import FewShotFamily
 from lab.tasks.glyphs import GlyphAlphabets
+from lab.tasks.omniglot import OmniglotSource, default_omniglot_path
 from lab.tasks.sinusoid import X_RANGE, SinusoidFamily, sine_targets
 
 N_GRID = 200
@@ -73,22 +74,13 @@ def glyph_source(n_alphabets: int, seed: int = 0) -> GlyphAlphabets:
 
 
 def omniglot_folder() -> Path | None:
-    """Return the configured Omniglot folder (``$LAB_OMNIGLOT_DIR`` or the shared copy), or ``None``.
-
-    Also ``None`` while :mod:`lab.tasks.omniglot` is not available.
-    """
-    try:
-        from lab.tasks.omniglot import default_omniglot_path
-    except ImportError:
-        return None
+    """Return the configured Omniglot folder (``$LAB_OMNIGLOT_DIR`` or the shared copy), or ``None``."""
     return default_omniglot_path()
 
 
-@lru_cache(maxsize=2)
-def omniglot_source(folder: str):
-    """Return the Omniglot class source read from ``folder`` (cached; reading the archive takes a while)."""
-    from lab.tasks.omniglot import OmniglotSource
-
+def omniglot_source(folder: str) -> OmniglotSource:
+    """Return the Omniglot class source read from ``folder`` (the decoded images are cached by the reader,
+    keyed by the archive's modification time, so a replaced archive is read again)."""
     return OmniglotSource.from_path(Path(folder), rotations=False)
 
 

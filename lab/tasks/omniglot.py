@@ -150,8 +150,9 @@ class OmniglotSource:
         check_positive("image_size", image_size, minimum=4)
         root = Path(path).expanduser()
         if not root.exists():
-            raise FileNotFoundError(f"Omniglot path {root} does not exist; expected {LAYOUT} "
-                                    f"(or set {ENV_VAR})")
+            hint = (f"fix {ENV_VAR}, which names it" if os.environ.get(ENV_VAR, "").strip()
+                    else f"or set {ENV_VAR} to the right folder")
+            raise FileNotFoundError(f"Omniglot path {root} does not exist; expected {LAYOUT} ({hint})")
         if root.is_file() and root.suffix.lower() != ".zip":
             raise ValueError(f"{root} is not a .zip file; expected {LAYOUT}")
         images, alphabet_names, char_names = _load(str(root.resolve()), image_size, root.stat().st_mtime_ns)

@@ -92,3 +92,26 @@ def test_out_of_memory_is_reported_in_place(monkeypatch) -> None:
     at.number_input(key="seed").set_value(4242).run()  # inputs no earlier test cached
     assert not at.exception
     assert any("ran out of memory" in text and "K shots or inner steps" in text for text in alerts(at))
+
+
+def test_retrained_checkpoints_are_picked_up_without_a_restart(sine_assets, tmp_path, monkeypatch) -> None:
+    import shutil
+
+    import torch
+
+    from lab.checkpoint import read_card, save_checkpoint
+    from lab.nets import SineMLP
+
+    def write_maml_checkpoint(seed: int) -> None:
+        torch.manual_seed(seed)
+        config = read_card(tmp_path / "maml_sine")["config"]
+        save_checkpoint(tmp_path / "maml_sine", SineMLP().state_dict(), config, "maml_sine")
+
+    shutil.copytree(sine_assets, tmp_path, dirs_exist_ok=True)
+    monkeypatch.setenv("LAB_ASSETS_DIR", str(tmp_path))
+    at = page("pages/maml.py").run()
+    before = figures(at)["fit"]["data"]
+    write_maml_checkpoint(99)  # what `python -m lab pretrain` does while the server runs
+    at.run()
+    assert not at.exception
+    assert figures(at)["fit"]["data"] != before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from helpers import alerts, app, figures, page
 
 
@@ -36,20 +37,37 @@ def test_more_ways_than_classes_is_explained_in_place() -> None:
     assert any("n_way=45" in text and "40" in text for text in alerts(at))
 
 
-def test_omniglot_renders_or_says_how_to_configure() -> None:
-    from lab.demos.episodes import omniglot_folder
+def test_omniglot_without_a_folder_says_how_to_configure(monkeypatch) -> None:
+    import lab.demos.episodes as demo_module
 
+    monkeypatch.setattr(demo_module, "default_omniglot_path", lambda: None)
     at = page("pages/tasks.py").run()
     at.radio(key="family").set_value("omniglot").run()
     assert not at.exception
+    assert any("LAB_OMNIGLOT_DIR" in i.value for i in at.info)
+
+
+def test_a_wrong_omniglot_folder_is_reported_in_place(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("LAB_OMNIGLOT_DIR", str(tmp_path / "no-such-folder"))
+    at = page("pages/tasks.py").run()
+    at.radio(key="family").set_value("omniglot").run()
+    assert not at.exception
+    assert any("no-such-folder" in text and "fix LAB_OMNIGLOT_DIR" in text for text in alerts(at))
+
+
+def test_omniglot_episode_and_its_drawing_limit() -> None:
+    from lab.demos.episodes import omniglot_folder
+
     if omniglot_folder() is None:
-        assert any("LAB_OMNIGLOT_DIR" in i.value for i in at.info)
-        return
+        pytest.skip("Omniglot archives not found (../shared/data/omniglot); set LAB_OMNIGLOT_DIR")
+    at = page("pages/tasks.py").run()
+    at.radio(key="family").set_value("omniglot").run()
+    assert not at.exception
     assert "episode" in figures(at)
     at.slider(key="shots").set_value(15).run()
     at.slider(key="queries").set_value(10).run()
     assert not at.exception
-    assert any("20" in text for text in alerts(at))
+    assert any("k_shot=15 + n_query=10 = 25" in text and "<= 20" in text for text in alerts(at))
 
 
 def test_chinese() -> None:

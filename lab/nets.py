@@ -4,28 +4,40 @@
 * :class:`SineMLP` — MAML's regression net: 1 -> 40 -> 40 -> 1 with ReLU (Finn et al. 2017).
 * :class:`Conv4` — the standard 4-block convolutional embedding for few-shot image tasks
   (Vinyals et al. 2016; Snell et al. 2017): conv3x3-BN-ReLU-maxpool, ``channels`` filters per block.
+
+Random weights never come from torch's global generator: :func:`skeleton` builds a net without
+initialising it, and :func:`random_init` draws PyTorch's default initialisation from a seeded
+:func:`lab.compute.make_generator` stream, so the same seed gives the same weights everywhere (CLI, pages,
+training) whatever else ran before in the process.
 """
 
 from __future__ import annotations
 
+import math
+from typing import TypeVar
+
 import torch
 from torch import nn
 
+from lab.compute import derive_seed, make_generator
+
 Params = dict[str, torch.Tensor]
+M = TypeVar("M", bound=nn.Module)
 
 
 class SineMLP(nn.Module):
     """Fully connected regression net ``in_dim -> hidden x layers -> out_dim``; returns ``[..., out_dim]``."""
 
-    def __init__(self, hidden: int = 40, layers: int = 2, in_dim: int = 1, out_dim: int = 1) -> None:
+    def __init__(self, hidden: int = 40, layers: int = 2, in_dim: int = 1, out_dim: int = 1,
+                 device: torch.device | str | None = None) -> None:
         super().__init__()
         if hidden < 1 or layers < 1:
             raise ValueError(f"hidden={hidden} and layers={layers} must both be >= 1")
         dims = [in_dim] + [hidden] * layers
         blocks: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:], strict=True):
-            blocks += [nn.Linear(a, b), nn.ReLU()]
-        blocks.append(nn.Linear(dims[-1], out_dim))
+            blocks += [nn.Linear(a, b, device=device), nn.ReLU()]
+        blocks.append(nn.Linear(dims[-1], out_dim, device=device))
         self.body = nn.Sequential(*blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -60,6 +72,46 @@ class Conv4(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.encoder(x)
         return self.head(z) if self.head is not None else z
+
+
+def skeleton(module_cls: type[M], *args: object, **kwargs: object) -> M:
+    """Return ``module_cls(*args, **kwargs)`` with uninitialised weights, built without any random draw.
+
+    For nets used functionally (``functional_call`` with other weights) or about to be loaded or filled by
+    :func:`random_init`. The class must accept a ``device`` argument (``torch.nn.utils.skip_init``).
+    """
+    return torch.nn.utils.skip_init(module_cls, *args, **kwargs)
+
+
+def random_init(net_or_like: nn.Module | Params, seed: int) -> Params:
+    """Return fresh parameters shaped like ``net_or_like`` (a net or a name -> tensor dict), drawn from ``seed``.
+
+    The distribution is PyTorch's default for ``nn.Linear``/``nn.Conv*``: kaiming-uniform with a=sqrt(5) for
+    weights, i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the same bound for the matching bias; 1-D weights
+    (normalisation layers) start at 1 and their biases at 0. The draws come from a child of
+    ``make_generator(seed)``, so they do not coincide with a task stream seeded with the same number.
+    Tensors are float32 on the CPU, in the order of ``net_or_like``.
+    """
+    like = dict(net_or_like.named_parameters()) if isinstance(net_or_like, nn.Module) else net_or_like
+    gen = make_generator(derive_seed(make_generator(seed)))
+    out: Params = {}
+    for name, p in like.items():
+        prefix, _, leaf = name.rpartition(".")
+        weight = like.get(f"{prefix}.weight" if prefix else "weight") if leaf == "bias" else p
+        if weight is None or weight.dim() < 2:  # normalisation layers: scale 1, shift 0
+            out[name] = torch.ones(p.shape) if leaf == "weight" else torch.zeros(p.shape)
+            continue
+        bound = 1.0 / math.sqrt(math.prod(weight.shape[1:]))
+        out[name] = (torch.rand(p.shape, generator=gen) * 2 - 1) * bound
+    return out
+
+
+def load_params_(net: nn.Module, params: Params) -> nn.Module:
+    """Copy ``params`` into ``net``'s parameters in place (names must match); return ``net``."""
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            p.copy_(params[name])
+    return net
 
 
 def parameters_of(net: nn.Module) -> Params:

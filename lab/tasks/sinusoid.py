@@ -3,6 +3,11 @@
 Each task is ``y = amplitude * sin(x - phase)`` with amplitude in [0.1, 5.0], phase in [0, pi] and inputs
 drawn uniformly from [-5, 5]. Support has ``k_shot`` points, query ``n_query``. Ranges are parameters so
 that pages can show out-of-distribution tasks (e.g. amplitudes above 5).
+
+Each task's query and support inputs come from two child generators seeded by one draw each from the
+caller's generator. So the number of draws per task does not depend on ``k_shot``: the held-out query
+points stay put when K changes, and ``eval --shots 5`` and ``--shots 10`` see the same amplitudes and
+phases for every task.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from lab.compute import derive_seed, make_generator
 from lab.tasks.base import EpisodeBatch, check_positive
 
 AMPLITUDE_RANGE = (0.1, 5.0)
@@ -59,10 +65,16 @@ class SinusoidFamily:
         return self.tasks_for(amplitude, phase, rng)
 
     def tasks_for(self, amplitude: torch.Tensor, phase: torch.Tensor, rng: torch.Generator) -> EpisodeBatch:
-        """Return tasks with the given ``amplitude`` and ``phase`` ([tasks]); only x positions are random."""
+        """Return tasks with the given ``amplitude`` and ``phase`` ([tasks]); only x positions are random.
+
+        Takes exactly two draws from ``rng`` (the seeds of the query and the support inputs), whatever
+        ``k_shot`` and ``n_query`` are.
+        """
         n_tasks = int(amplitude.shape[0])
-        support_x = self._uniform(rng, (n_tasks, self.k_shot, 1), self.x_range)
-        query_x = self._uniform(rng, (n_tasks, self.n_query, 1), self.x_range)
+        query_rng = make_generator(derive_seed(rng), rng.device)
+        support_rng = make_generator(derive_seed(rng), rng.device)
+        query_x = self._uniform(query_rng, (n_tasks, self.n_query, 1), self.x_range)
+        support_x = self._uniform(support_rng, (n_tasks, self.k_shot, 1), self.x_range)
         return EpisodeBatch(
             support_x, sine_targets(support_x, amplitude, phase),
             query_x, sine_targets(query_x, amplitude, phase),

@@ -34,3 +34,21 @@ def test_impossible_arguments_raise() -> None:
         SinusoidFamily(k_shot=0)
     with pytest.raises(ValueError, match="amplitude_range"):
         SinusoidFamily(amplitude_range=(2.0, 1.0))
+
+
+def test_query_points_do_not_move_when_k_shot_changes() -> None:
+    few, many = SinusoidFamily(k_shot=5, n_query=50), SinusoidFamily(k_shot=10, n_query=50)
+    a, b = few.task(2.0, 0.5, make_generator(7)), many.task(2.0, 0.5, make_generator(7))
+    assert torch.equal(a.query_x, b.query_x) and torch.equal(a.query_y, b.query_y)
+    assert a.support_x.shape == (1, 5, 1) and b.support_x.shape == (1, 10, 1)
+
+
+def test_every_task_keeps_its_amplitude_and_phase_across_k_shot() -> None:
+    # As `eval --shots 5` and `--shots 10` draw them: several batches in a row from one generator.
+    draws = {}
+    for k in (5, 10):
+        rng = make_generator(0)
+        batches = [SinusoidFamily(k_shot=k, n_query=100).sample(rng, 100) for _ in range(3)]
+        draws[k] = [(b.meta["amplitude"], b.meta["phase"], b.query_x) for b in batches]
+    for (amp5, phase5, qx5), (amp10, phase10, qx10) in zip(draws[5], draws[10], strict=True):
+        assert torch.equal(amp5, amp10) and torch.equal(phase5, phase10) and torch.equal(qx5, qx10)

@@ -12,7 +12,8 @@ divergence in 20 000 tasks up to 20 steps, and a lower 10-step MSE (~0.25 vs ~0.
 --iterations 70000`` trains the paper's exact set-up.
 
 :func:`train_sine` runs either method from a :class:`SineTrainConfig`, deterministically from its seed
-(``torch.manual_seed`` for the initial weights, a :func:`lab.compute.make_generator` stream for the tasks).
+(:func:`lab.nets.random_init` for the initial weights, from a seed drawn off the task stream's
+:func:`lab.compute.make_generator`; torch's global generator is never used).
 Every ``checkpoint_every`` iterations it writes a resumable state (weights, optimizer, generator state,
 iteration) to ``run_dir``; started again with the same config it continues from there and gives the very
 same weights as an uninterrupted run. ``on_progress`` receives a :class:`Progress` and may stop training
@@ -31,11 +32,11 @@ from typing import Any
 
 import torch
 
-from lab.checkpoint import save_checkpoint
-from lab.compute import make_generator
+from lab.checkpoint import build_sine_net, save_checkpoint
+from lab.compute import derive_seed, make_generator
 from lab.learners.maml import MAML, MAMLConfig
 from lab.learners.pretrained import PretrainConfig, pretrain_joint
-from lab.nets import SineMLP
+from lab.nets import SineMLP, load_params_, random_init
 from lab.tasks.base import check_positive
 from lab.tasks.sinusoid import SinusoidFamily
 
@@ -155,9 +156,10 @@ def train_sine(config: SineTrainConfig, out: Path | str | None = None, run_dir: 
     config. ``on_progress`` is called every ``log_every`` iterations; returning ``False`` stops (and saves
     the resumable state, but not the final checkpoint).
     """
-    torch.manual_seed(config.seed)
-    net = SineMLP(config.hidden, config.layers)
     rng = make_generator(config.seed)
+    # The same seed gives MAML and the pretrained baseline the same initial weights.
+    net = build_sine_net(config.card())
+    load_params_(net, random_init(net, derive_seed(rng)))
     family = SinusoidFamily(k_shot=config.k_shot, n_query=config.n_query)
     maml = MAML(net, config.maml) if config.method == "maml" else None
     optimizer = maml.optimizer if maml else torch.optim.Adam(net.parameters(), lr=config.pretrain.lr)
@@ -209,6 +211,11 @@ def train_sine(config: SineTrainConfig, out: Path | str | None = None, run_dir: 
 
         pretrain_joint(net, family, config.iterations, rng, config.pretrain, optimizer, start, on_step)
 
+    if window and not stopped:  # the last partial logging window (e.g. --iterations 1) joins the curve
+        curve.append(sum(window) / len(window))
+        window.clear()
+        if on_progress is not None:
+            on_progress(Progress(it, config.iterations, curve[-1], time.perf_counter() - t0, start))
     wall = time.perf_counter() - t0
     result = TrainResult(net, curve, it, start, wall, stopped)
     if out is not None and not stopped:

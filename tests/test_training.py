@@ -39,3 +39,22 @@ def test_bad_config_is_refused():
         SineTrainConfig(method="reptile")
     with pytest.raises(ValueError, match="iterations=0"):
         SineTrainConfig(iterations=0)
+
+
+def test_initial_weights_come_from_the_seed_not_the_global_generator(tmp_path):
+    before = torch.get_rng_state()
+    maml = train_sine(SineTrainConfig(method="maml", iterations=1), run_dir=None)
+    torch.manual_seed(123)  # would change the result if training drew from the global generator
+    again = train_sine(SineTrainConfig(method="maml", iterations=1), run_dir=None)
+    assert all(torch.equal(a, b) for a, b in zip(maml.net.state_dict().values(),
+                                                 again.net.state_dict().values(), strict=True))
+    torch.set_rng_state(before)
+    train_sine(SineTrainConfig(method="pretrained", iterations=1), run_dir=None)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_one_iteration_still_has_a_loss_curve(tmp_path):
+    result = train_sine(SineTrainConfig(method="pretrained", iterations=1), out=tmp_path, run_dir=None)
+    assert len(result.curve) == 1 and result.curve[0] == result.curve[0]  # not NaN
+    card = load_sine_model(tmp_path / "pretrained_sine", "pretrained_sine")[1]
+    assert card["extra"]["final_loss"] == pytest.approx(result.curve[0])

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 import lab
-from lab.nets import SineMLP
+from lab.nets import SineMLP, skeleton
 
 FORMAT = 1  # bump when the layout of the .pt/.json pair changes
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"  # shipped checkpoints, wherever the cwd is
@@ -108,6 +108,8 @@ def read_card(path: Path | str) -> dict[str, Any]:
         raise CheckpointError(f"{_show(card)} is not valid JSON ({getattr(exc, 'msg', exc)}); {REMAKE}") from exc
     if not isinstance(meta, dict) or not {"kind", "format", "lab_version", "sha256", "config"} <= meta.keys():
         raise CheckpointError(f"{_show(card)} lacks the kind/format/lab_version/sha256/config fields; {REMAKE}")
+    if not isinstance(meta["config"], dict) or not isinstance(meta["config"].get("net"), dict):
+        raise CheckpointError(f"{_show(card)} has no config.net object (the network's shape); {REMAKE}")
     return meta
 
 
@@ -153,10 +155,16 @@ def check_state_matches(net: nn.Module, state: dict[str, Any], where: Path | str
 
 
 def build_sine_net(config: dict[str, Any]) -> SineMLP:
-    """Return a fresh :class:`SineMLP` shaped as ``config["net"]`` says (``hidden``, ``layers``)."""
-    net_cfg = config.get("net", {})
+    """Return a :class:`SineMLP` shaped as ``config["net"]`` says (``hidden``, ``layers``), weights uninitialised.
+
+    Built by :func:`lab.nets.skeleton`, so it draws nothing from torch's global generator: load weights into
+    it, fill it with :func:`lab.nets.random_init`, or use it functionally with other parameters.
+    """
+    net_cfg = config.get("net", {}) if isinstance(config, dict) else None
+    if not isinstance(net_cfg, dict):
+        raise CheckpointError(f"the checkpoint's net config {net_cfg!r} is not an object; {REMAKE}")
     try:
-        return SineMLP(hidden=int(net_cfg.get("hidden", 40)), layers=int(net_cfg.get("layers", 2)))
+        return skeleton(SineMLP, hidden=int(net_cfg.get("hidden", 40)), layers=int(net_cfg.get("layers", 2)))
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"the checkpoint's net config {net_cfg} is not valid ({exc}); {REMAKE}") from exc
 

@@ -101,6 +101,22 @@ def test_other_format_is_refused(stem: Path):
         load_sine_model(stem)
 
 
+@pytest.mark.parametrize("config", [[1, 2], "SineMLP", {"net": "40x2"}, {"hidden": 40}])
+def test_config_and_its_net_must_be_objects(stem: Path, config):
+    _edit_card(stem, config=config)
+    with pytest.raises(CheckpointError, match=r"m\.json has no config\.net object .*re-run `python -m lab pretrain`"):
+        load_sine_model(stem)
+
+
+def test_a_card_without_the_inner_lr_says_how_to_fix_it(tmp_path: Path):
+    for kind in ("maml_sine", "pretrained_sine"):
+        save_checkpoint(tmp_path / kind, SineMLP().state_dict(), CONFIG, kind)  # CONFIG has no "maml" part
+    with pytest.raises(CheckpointError, match=r"maml_sine\.json lacks config\.maml\.inner_lr; re-run `python -m lab "
+                                              r"pretrain`"):
+        evaluate_maml_sine(tmp_path, episodes=4)
+    assert evaluate_maml_sine(tmp_path, episodes=4, inner_lr=0.01)["config"]["inner_lr"] == 0.01
+
+
 def test_shapes_that_do_not_match_the_config(tmp_path: Path):
     save_checkpoint(tmp_path / "small", SineMLP(hidden=20).state_dict(), CONFIG, "maml_sine")
     with pytest.raises(CheckpointError, match=r"body\.0\.weight is \[20, 1\], the config needs \[40, 1\]"):

@@ -12,7 +12,6 @@ plain Euclidean distances in parameter space, the same units on both axes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -20,9 +19,9 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from lab.compute import make_generator
+from lab.learners.maml import LossFn
 from lab.nets import Params, unflatten_params
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 _EPS = 1e-8
 
 

@@ -16,6 +16,7 @@ the flat parameter vector) so the pages can draw the fit, the loss curve and the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -136,7 +137,7 @@ def adapt(net: nn.Module, params: Params, support_x: torch.Tensor, support_y: to
     With ``record`` the trace holds steps 0..``steps``: support loss, query loss (if a query set is given),
     predictions on ``eval_x`` (if given) and the flat parameters. Nothing here is differentiable; it is the
     display path. Raises :class:`AdaptationDiverged` (a ``FloatingPointError``) carrying the finite steps
-    recorded so far if the loss becomes NaN or infinite (a diverging ``inner_lr``).
+    recorded so far if the support or query loss becomes NaN or infinite (a diverging ``inner_lr``).
     """
     check_positive("steps", steps, minimum=0)
     loss_fn = LOSSES[loss]
@@ -149,10 +150,11 @@ def adapt(net: nn.Module, params: Params, support_x: torch.Tensor, support_y: to
             s_loss = float(support_loss(net, current, support_x, support_y, loss_fn))
             q_loss = None if query_x is None else float(support_loss(net, current, query_x, query_y, loss_fn))
             preds = None if eval_x is None else functional_call(net, current, (eval_x,)).cpu()
-        if not torch.isfinite(torch.tensor(s_loss)):
-            raise AdaptationDiverged(
-                f"the support loss became {s_loss} at inner step {step}: inner_lr={inner_lr} diverges; lower it",
-                trace)
+        # The query loss can overflow a step before the support loss does; either ends the trace.
+        for which, value in (("support", s_loss), ("query", q_loss)):
+            if value is not None and not math.isfinite(value):
+                raise AdaptationDiverged(f"the {which} loss became {value} at inner step {step}: "
+                                         f"inner_lr={inner_lr} diverges; lower it", trace)
         trace.append(AdaptStep(step, s_loss, q_loss, flatten_params(current).cpu(), preds))
 
     if record:
@@ -166,13 +168,21 @@ def adapt(net: nn.Module, params: Params, support_x: torch.Tensor, support_y: to
 
 
 def mean_ci95(values: torch.Tensor) -> tuple[float, float]:
-    """Return the mean of ``values`` and the half-width of its normal-approximation 95% confidence interval."""
+    """Return the mean of ``values`` and the half-width of its 95% confidence interval (Student's t).
+
+    The half-width is ``t_{0.975, n-1} * s / sqrt(n)``; with fewer than 2 values it is ``nan`` (no spread to
+    estimate).
+    """
     values = values.double().flatten()
     n = values.numel()
     if n == 0:
         raise ValueError("no values to average")
-    std = float(values.std(unbiased=True)) if n > 1 else 0.0
-    return float(values.mean()), 1.96 * std / n ** 0.5
+    if n < 2:
+        return float(values.mean()), math.nan
+    from scipy.stats import t as student_t  # imported here: scipy.stats takes ~0.5 s to import
+
+    half = float(student_t.ppf(0.975, n - 1)) * float(values.std(unbiased=True)) / math.sqrt(n)
+    return float(values.mean()), half
 
 
 class MAML:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 from itertools import pairwise
 
 import pytest
@@ -18,7 +19,7 @@ from torch import nn
 from torch.func import functional_call
 
 from lab.compute import make_generator
-from lab.learners.maml import MAML, MAMLConfig, adapt, evaluate_init, inner_adapt, meta_loss
+from lab.learners.maml import MAML, MAMLConfig, adapt, evaluate_init, inner_adapt, mean_ci95, meta_loss
 from lab.nets import SineMLP, parameters_of
 from lab.tasks.sinusoid import SinusoidFamily
 
@@ -151,3 +152,30 @@ def test_short_meta_training_beats_the_untrained_init():
         maml.meta_step(family.sample(rng, 10))
     after = held_out()
     assert after < 0.8 * before, (before, after)
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_meta_loss_per_task_loop_equals_vmap(first_order):
+    net, params, batch = _setup(tasks=5)
+    fast = meta_loss(net, params, batch, 2, 0.05, F.mse_loss, first_order, vectorized=True)
+    slow = meta_loss(net, params, batch, 2, 0.05, F.mse_loss, first_order, vectorized=False)
+    assert fast.shape == slow.shape == (5,) and torch.allclose(fast, slow, rtol=1e-10)
+    for g, r in zip(torch.autograd.grad(fast.mean(), list(params.values())),
+                    torch.autograd.grad(slow.mean(), list(params.values())), strict=True):
+        assert _rel(g, r) < 1e-10
+
+
+@pytest.mark.parametrize("n", [5, 600])
+def test_mean_ci95_is_the_student_t_interval(n):
+    from scipy import stats
+
+    values = torch.rand(n, generator=make_generator(n), dtype=torch.float64) ** 3
+    mean, half = mean_ci95(values)
+    lo, hi = stats.t.interval(0.95, n - 1, loc=values.mean().item(), scale=stats.sem(values.numpy()))
+    assert mean == pytest.approx((lo + hi) / 2, rel=1e-12)
+    assert half == pytest.approx((hi - lo) / 2, rel=1e-9)
+
+
+def test_mean_ci95_of_one_value_has_no_interval():
+    mean, half = mean_ci95(torch.tensor([2.5]))
+    assert mean == 2.5 and math.isnan(half)

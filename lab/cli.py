@@ -12,7 +12,9 @@ eval tasks register in :data:`EVAL_COMMANDS` (name -> how to add its options, ho
 
 Bad input never shows a traceback: the command exits with status 2 and one line on stderr that says what
 to change (argparse errors, ``ValueError``, :class:`~lab.checkpoint.CheckpointError`,
-``FloatingPointError``, :class:`~lab.compute.ComputeOutOfMemory`).
+``FloatingPointError``, :class:`~lab.compute.ComputeOutOfMemory`, and ``OSError`` such as a path that is a
+directory or lies under a file). Checkpoint folders default to :func:`lab.checkpoint.assets_dir`, the
+app's (``$LAB_ASSETS_DIR`` if set).
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from lab.checkpoint import ASSETS_DIR, CheckpointError
+from lab.checkpoint import ASSETS_DIR, CheckpointError, assets_dir
 from lab.compute import ComputeOutOfMemory, device_info
 from lab.evaluation import evaluate_maml_sine, format_table
 from lab.learners.maml import MAMLConfig
@@ -95,7 +98,7 @@ def _maml_sine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the test tasks (same for every method)")
     p.add_argument("--inner-lr", type=positive_float, default=None,
                    help="fine-tuning step size (default: the one MAML was trained with)")
-    p.add_argument("--checkpoint-dir", default=str(ASSETS_DIR), help="folder holding maml_sine.* and pretrained_sine.*")
+    p.add_argument("--checkpoint-dir", default=str(assets_dir()), help="folder holding maml_sine.* and pretrained_sine.*")
 
 
 def _maml_sine_run(a: argparse.Namespace) -> dict[str, Any]:
@@ -118,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre = sub.add_parser("pretrain", help="train the sinusoid checkpoints shipped in assets/")
     pre.add_argument("--iterations", type=positive_int, default=SineTrainConfig.iterations)
     pre.add_argument("--seed", type=seed_int, default=SineTrainConfig.seed)
-    pre.add_argument("--out", default=str(ASSETS_DIR), help="folder for the .pt/.json checkpoints")
+    pre.add_argument("--out", default=str(assets_dir()), help="folder for the .pt/.json checkpoints")
     pre.add_argument("--runs", default=str(ASSETS_DIR.parent / "runs"), help="folder for resumable training states")
     pre.add_argument("--only", choices=("maml", "pretrained"), default=None)
     pre.add_argument("--first-order", action="store_true", help="train first-order MAML (FOMAML)")
@@ -162,6 +165,7 @@ def _progress_printer(method: str, every_s: float = 5.0) -> Callable[[Progress],
 
 def _pretrain(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
+    Path(args.out).mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after minutes of training
     methods = [args.only] if args.only else ["maml", "pretrained"]
     for method in methods:
         config = SineTrainConfig(method=method, iterations=args.iterations, seed=args.seed,
@@ -195,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
         return _eval(args)
     except (CheckpointError, ValueError, FloatingPointError, ComputeOutOfMemory) as exc:
         print(f"{parser.prog}: error: {exc}".splitlines()[0], file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # e.g. --out under a file, a checkpoint path that is a folder, a full disk
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"{parser.prog}: error: {exc.strerror or exc}{where}; check the path".splitlines()[0], file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{parser.prog}: stopped after {time.perf_counter() - t0:.0f}s; run it again to resume",

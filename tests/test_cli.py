@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 
-from lab.cli import EVAL_COMMANDS, main
+from lab.cli import EVAL_COMMANDS, build_parser, main
 from lab.evaluation import validate_report
 from lab.training import SineTrainConfig, train_sine
 
@@ -73,6 +74,39 @@ def test_missing_and_corrupt_checkpoints_exit_2_with_the_fix(ckpt, tmp_path, cap
     assert main(_eval(tmp_path)) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "maml_sine.pt is corrupted (checksum mismatch); re-run" in err
+
+
+def test_path_errors_exit_2_with_one_line(ckpt, tmp_path, capsys):
+    # pretrain --out under a file: NotADirectoryError; a card that is a folder: IsADirectoryError.
+    assert main(["pretrain", "--iterations", "1", "--only", "pretrained", "--out", "/dev/null/x",
+                 "--runs", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "/dev/null/x" in err and "Traceback" not in err
+    (tmp_path / "maml_sine.pt").write_bytes((ckpt / "maml_sine.pt").read_bytes())
+    (tmp_path / "maml_sine.json").mkdir()
+    assert main(_eval(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "maml_sine.json" in err and "Traceback" not in err
+
+
+def test_one_episode_exits_2_naming_the_option(ckpt, capsys):
+    assert main(_eval(ckpt, "--episodes", "1")) == 2
+    assert "--episodes >= 2" in capsys.readouterr().err
+
+
+def test_checkpoint_folders_default_to_the_apps(monkeypatch, tmp_path):
+    monkeypatch.setenv("LAB_ASSETS_DIR", str(tmp_path))
+    parser = build_parser()
+    assert parser.parse_args(["eval", "maml-sine"]).checkpoint_dir == str(tmp_path)
+    assert parser.parse_args(["pretrain"]).out == str(tmp_path)
+
+
+def test_one_iteration_gives_a_finite_final_loss(tmp_path, capsys):
+    assert main(["pretrain", "--iterations", "1", "--out", str(tmp_path), "--runs", str(tmp_path / "r")]) == 0
+    assert "nan" not in capsys.readouterr().out
+    for kind in ("maml_sine", "pretrained_sine"):
+        card = json.loads((tmp_path / f"{kind}.json").read_text())
+        assert math.isfinite(card["extra"]["final_loss"]) and len(card["extra"]["loss_curve"]) == 1
 
 
 def test_unknown_eval_task_and_missing_command(capsys):

@@ -2,7 +2,8 @@
 
 Finn, Abbeel & Levine (ICML 2017), section 5.1 / figure 2: after meta-training, MAML's initialisation fits
 a new sinusoid from a handful of points in one or a few gradient steps, where a network pretrained on all
-tasks jointly (which learns roughly their mean) and a random initialisation do not.
+tasks jointly (which learns the average task, one fixed wave of about -1.6 cos x) and a random
+initialisation do not.
 
 :func:`maml_sine_demo` is pure: given the two trained parameter dicts and the page's inputs it returns a
 :class:`SineDemo` with the fitted curve, the losses and the parameters at every step for each start, and
@@ -20,10 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from lab.checkpoint import build_sine_net, load_sine_model
 from lab.compute import ComputeOutOfMemory, guarded, make_generator
 from lab.learners.landscape import Landscape, path_landscape
 from lab.learners.maml import LOSSES, AdaptationDiverged, adapt
-from lab.nets import Params, SineMLP, parameters_of
+from lab.nets import Params, SineMLP, parameters_of, random_init
 from lab.tasks.sinusoid import AMPLITUDE_RANGE, PHASE_RANGE, X_RANGE, SinusoidFamily, sine_targets
 
 STARTS = ("maml", "pretrained", "random")
@@ -65,32 +67,29 @@ class SineDemo:
     landscape: Landscape | None = None
 
 
-def sine_net_for(params: Params) -> SineMLP:
-    """Return a :class:`SineMLP` whose layer sizes match ``params`` (a SineMLP state dict)."""
+def _net_for(params: Params) -> SineMLP:
+    """Return an uninitialised :class:`SineMLP` shaped like ``params`` (a SineMLP state dict), for
+    ``functional_call``; it draws nothing from torch's global generator.
+
+    A fresh one per call, not a cached one: ``functional_call`` swaps the parameters on the module while it
+    runs, so concurrent app sessions must not share a module.
+    """
     weights = [v for k, v in params.items() if k.endswith("weight")]
-    if len(weights) < 2:
-        raise ValueError(f"expected SineMLP parameters, got {list(params)}")
-    return SineMLP(hidden=int(weights[0].shape[0]), layers=len(weights) - 1,
-                   in_dim=int(weights[0].shape[1]), out_dim=int(weights[-1].shape[0]))
+    if len(weights) < 2 or weights[0].shape[1] != 1 or weights[-1].shape[0] != 1:
+        raise ValueError(f"expected the parameters of a 1-input 1-output SineMLP, got {list(params)}")
+    return build_sine_net({"net": {"hidden": int(weights[0].shape[0]), "layers": len(weights) - 1}})
 
 
-def random_init(like: Params, seed: int) -> Params:
-    """Return parameters shaped like ``like`` drawn as PyTorch's default ``nn.Linear`` init does
-    (uniform in +-1/sqrt(fan_in) for weights and biases), from a generator seeded with ``seed``."""
-    gen = make_generator(seed)
-    out: Params = {}
-    fan_in = 1
-    for name, p in like.items():
-        if p.dim() == 2:
-            fan_in = p.shape[1]
-        bound = 1.0 / math.sqrt(fan_in)
-        out[name] = (torch.rand(p.shape, generator=gen) * 2 - 1) * bound
-    return out
+RANDOM_TASK_DRAWS = 2**20  # draws per seed before random_task repeats itself
 
 
 def random_task(seed: int, draw: int) -> tuple[float, float]:
-    """Return the ``draw``-th random (amplitude, phase) for ``seed``, rounded to the page's slider steps."""
-    gen = make_generator(seed * 1000 + draw)
+    """Return the ``draw``-th random (amplitude, phase) for ``seed``, rounded to the page's slider steps.
+
+    Each (seed, draw) pair with ``draw < 2**20`` seeds its own generator, so no two pairs share a task
+    stream (``seed * 1000 + draw`` made seed 0's 1000th draw seed 1's 0th).
+    """
+    gen = make_generator(seed * RANDOM_TASK_DRAWS + draw % RANDOM_TASK_DRAWS)
     u = torch.rand(2, generator=gen)
     amplitude = AMPLITUDE_RANGE[0] + float(u[0]) * (AMPLITUDE_RANGE[1] - AMPLITUDE_RANGE[0])
     phase = PHASE_RANGE[0] + float(u[1]) * (PHASE_RANGE[1] - PHASE_RANGE[0])
@@ -124,8 +123,9 @@ def maml_sine_demo(maml_params: Params, pretrained_params: Params, amplitude: fl
                    ) -> SineDemo:
     """Adapt MAML's, the pretrained and a random initialisation to the sinusoid ``amplitude``/``phase``.
 
-    The ``k_shot`` support points (and ``N_QUERY`` query points) are drawn with ``seed``; so is the random
-    initialisation. Returns a :class:`SineDemo`. Raises ``ValueError`` for inputs out of range.
+    The ``k_shot`` support points (and ``N_QUERY`` query points, which do not move when ``k_shot`` does) are
+    drawn with ``seed``; the random initialisation is :func:`lab.nets.random_init` of ``seed``, the same as
+    ``python -m lab eval maml-sine --seed`` uses. Nothing is drawn from torch's global generator. Returns a :class:`SineDemo`. Raises ``ValueError`` for inputs out of range.
     """
     if not 1 <= k_shot <= 1000:
         raise ValueError(f"k_shot={k_shot} must be between 1 and 1000")
@@ -135,7 +135,7 @@ def maml_sine_demo(maml_params: Params, pretrained_params: Params, amplitude: fl
         raise ValueError(f"inner_lr={inner_lr} must be a positive number")
     if not (math.isfinite(amplitude) and math.isfinite(phase)):
         raise ValueError(f"amplitude={amplitude} and phase={phase} must be finite numbers")
-    net = sine_net_for(maml_params)
+    net = _net_for(maml_params)
     task = SinusoidFamily(k_shot=k_shot, n_query=N_QUERY).task(amplitude, phase, make_generator(seed))
     x_grid = torch.linspace(*X_RANGE, N_GRID).unsqueeze(-1)
     starts = {"maml": maml_params, "pretrained": pretrained_params, "random": random_init(maml_params, seed)}
@@ -172,8 +172,6 @@ def load_sine_starts(assets: Path) -> tuple[Params, Params, dict[str, dict]]:
 
     Raises ``lab.checkpoint.CheckpointError`` (a ``ValueError``) when a checkpoint is missing or unusable.
     """
-    from lab.checkpoint import load_sine_model  # imported late: the page can report its absence
-
     loaded, cards = {}, {}
     for name, (stem, kind) in CHECKPOINTS.items():
         net, meta = load_sine_model(Path(assets) / stem, kind=kind)

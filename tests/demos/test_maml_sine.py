@@ -45,3 +45,27 @@ def test_random_init_is_seeded_and_in_pytorch_bounds(sine_params) -> None:
 def test_random_task_in_range() -> None:
     draws = {random_task(0, d) for d in range(1, 6)}
     assert len(draws) == 5 and all(0.1 <= a <= 5.0 and 0.0 <= p <= 3.15 for a, p in draws)
+
+
+def test_demo_leaves_the_global_generator_alone(sine_params) -> None:
+    import torch
+
+    before = torch.get_rng_state()
+    maml_sine_demo(*sine_params, 2.0, 0.5, 5, 2, 0.01, seed=3, landscape_resolution=3)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_random_start_is_lab_nets_random_init_of_the_seed(sine_params) -> None:
+    # The CLI's eval uses lab.nets.random_init too (tests/test_evaluation.py): same seed, same start.
+    from lab.nets import flatten_params
+    from lab.nets import random_init as nets_random_init
+
+    demo = maml_sine_demo(*sine_params, 2.0, 0.5, 5, 0, 0.01, seed=11, landscape_resolution=3)
+    expected = flatten_params(nets_random_init(sine_params[0], 11)).numpy()
+    np.testing.assert_array_equal(demo.starts["random"].params[0], expected)
+
+
+def test_random_task_streams_do_not_overlap_across_seeds() -> None:
+    # seed * 1000 + draw made seed 0's 1000th draw equal to seed 1's first.
+    assert random_task(0, 1000) != random_task(1, 0)
+    assert random_task(3, 7) == random_task(3, 7)

@@ -75,11 +75,6 @@ def derive_seed(rng: torch.Generator) -> int:
     return int(torch.randint(0, 2**31 - 1, (1,), generator=rng, device=rng.device).item())
 
 
-def seed_everything(seed: int) -> None:
-    """Seed torch's global generators too, for code we do not control (e.g. ``nn.Module`` init)."""
-    torch.manual_seed(seed)
-
-
 _slots: dict[str, threading.BoundedSemaphore] = {}
 _slots_guard = threading.Lock()
 
@@ -88,10 +83,19 @@ def device_slots(device: torch.device | str) -> int:
     """Return how many jobs may run on ``device`` at once: 1 on a GPU, one per core on the CPU.
 
     The interactive jobs run with one torch thread each (:func:`limit_threads`), so on the CPU one job per
-    core keeps every core busy without oversubscribing; a GPU takes one job at a time.
+    core keeps every core busy without oversubscribing; a GPU takes one job at a time. "Core" means one
+    this process may run on (its CPU affinity, e.g. a container's share), where the OS says so.
     """
     device = torch.device(device)
-    return max(1, os.cpu_count() or 1) if device.type == "cpu" else 1
+    return max(1, usable_cores()) if device.type == "cpu" else 1
+
+
+def usable_cores() -> int:
+    """Return how many CPU cores this process may run on (``os.sched_getaffinity``, else ``os.cpu_count``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS and Windows have no sched_getaffinity
+        return os.cpu_count() or 1
 
 
 def _semaphore_for(device: torch.device) -> threading.BoundedSemaphore:
@@ -114,8 +118,12 @@ def device_lock(device: torch.device | str) -> Iterator[None]:
         yield
 
 
+# torch.OutOfMemoryError arrived in torch 2.5; before that only the CUDA one existed.
+_TORCH_OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
 def _is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, torch.OutOfMemoryError):
+    if isinstance(exc, _TORCH_OOM):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 

@@ -71,30 +71,68 @@ def test_run_with_fallback_on_cpu_reraises():
     assert ok.value == "cpu" and ok.device == torch.device("cpu") and ok.note is None
 
 
-def _max_concurrency(device: str, n_threads: int) -> int:
-    """Run ``n_threads`` jobs under ``device_lock(device)`` and return the most that ran at once."""
+def test_run_with_fallback_reruns_an_accelerator_oom_on_the_cpu():
+    # A torch.device needs no GPU to exist; fn fails the way a full GPU does when handed it.
+    seen = []
+
+    def fn(device: torch.device) -> str:
+        seen.append(device)
+        if device.type == "cuda":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return device.type
+
+    result = run_with_fallback(fn, "cuda:0", "n_way")
+    assert seen == [torch.device("cuda:0"), torch.device("cpu")]
+    assert result.value == "cpu" and result.device == torch.device("cpu")
+    assert result.note and "CUDA ran out of memory" in result.note and "lower n_way" in result.note
+
+
+def test_an_older_torchs_cuda_oom_is_recognised_too():
+    with pytest.raises(ComputeOutOfMemory):
+        run_guarded(lambda: (_ for _ in ()).throw(torch.cuda.OutOfMemoryError("CUDA out of memory")),
+                    "cpu", "meta_batch")
+
+
+def _max_concurrency(device: str, n_threads: int, together: int) -> int:
+    """Run ``n_threads`` jobs under ``device_lock(device)`` and return the most that were inside at once.
+
+    No sleeps to hope for overlap on a loaded machine: inside the lock each job waits (barrier) until
+    ``together`` jobs are in, so that many overlap for sure, and until every job has reached the lock, so a
+    lock that let in more than its slots would show it.
+    """
     import threading
     import time
 
     from lab.compute import device_lock
 
-    running, peak, guard = 0, 0, threading.Lock()
+    running, peak, arrived, errors = 0, 0, 0, []
+    cond = threading.Condition()
+    inside = threading.Barrier(together, timeout=30)
 
     def job() -> None:
-        nonlocal running, peak
-        with device_lock(device):
-            with guard:
-                running += 1
-                peak = max(peak, running)
-            time.sleep(0.05)
-            with guard:
-                running -= 1
+        nonlocal running, peak, arrived
+        try:
+            with cond:
+                arrived += 1
+                cond.notify_all()
+            with device_lock(device):
+                with cond:
+                    running += 1
+                    peak = max(peak, running)
+                    cond.wait_for(lambda: arrived == n_threads, timeout=30)
+                inside.wait()
+                time.sleep(0.01)  # a job slipping past a broken lock would be counted now
+                with cond:
+                    running -= 1
+        except threading.BrokenBarrierError as exc:  # fewer than ``together`` could get in
+            errors.append(exc)
 
     threads = [threading.Thread(target=job) for _ in range(n_threads)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert not errors, f"fewer than {together} jobs could hold {device}'s lock at once"
     return peak
 
 
@@ -105,6 +143,8 @@ def test_a_gpu_runs_one_job_at_a_time_and_the_cpu_one_per_core():
 
     # A torch.device needs no GPU to exist, so the GPU's lock is testable here.
     assert device_slots("cuda:3") == 1
-    assert device_slots("cpu") == max(1, os.cpu_count() or 1)
-    assert _max_concurrency("cuda:3", 6) == 1
-    assert _max_concurrency("cpu", 8) == min(8, device_slots("cpu"))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert device_slots("cpu") == max(1, cores or 1)
+    assert _max_concurrency("cuda:3", 6, together=1) == 1
+    slots = device_slots("cpu")
+    assert _max_concurrency("cpu", 4 * slots, together=slots) == slots

@@ -4,9 +4,11 @@ Finn, Abbeel & Levine, "Model-Agnostic Meta-Learning for Fast Adaptation of Deep
 section 5.1: "pretraining on all of the tasks, which entails training the network to regress to random
 sinusoid functions and then, at test-time, fine-tuning with gradient descent on the K provided points".
 
-Because every task's sinusoid is mixed into one regression problem, the net learns roughly the *mean*
-function over tasks (close to zero everywhere, since phases cancel): a poor starting point for a few
-gradient steps, which is the lesson of the comparison. At test time it is fine-tuned by exactly the same
+Because every task's sinusoid is mixed into one regression problem, the net learns the *mean* function
+over tasks, "the average task": a fixed wave, not zero. Phases are drawn from [0, pi] only, so they do not
+cancel: the MSE-optimal prediction is E[A] * E[sin(x - phase)] = 2.55 * (-(2/pi) cos x) ~ -1.6 cos x.
+Whatever the task, it starts from that one wave: a poor starting point for a few gradient steps, which is
+the lesson of the comparison. At test time it is fine-tuned by exactly the same
 inner SGD as MAML — :func:`lab.learners.maml.evaluate_init` — so the two are measured by the same code.
 """
 

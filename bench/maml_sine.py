@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from lab.compute import get_device, make_generator
 from lab.learners.maml import meta_loss
-from lab.nets import SineMLP
+from lab.nets import SineMLP, load_params_, random_init, skeleton
 from lab.tasks.sinusoid import SinusoidFamily
 
 RESULTS = Path(__file__).resolve().parent / "results" / "maml_sine.csv"
@@ -30,8 +30,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "maml_sine.csv"
 def time_meta_step(vectorized: bool, first_order: bool, steps: int, repeats: int, meta_batch: int = 25,
                    device: torch.device | str = "cpu") -> float:
     """Return the median wall time in ms of one meta-step (loss, backward, Adam) over ``repeats`` runs."""
-    torch.manual_seed(0)
-    net = SineMLP().to(device)
+    net = skeleton(SineMLP)
+    net = load_params_(net, random_init(net, 0)).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     family, rng = SinusoidFamily(k_shot=10, n_query=10), make_generator(0)
     batches = [family.sample(rng, meta_batch).to(device) for _ in range(repeats + 3)]

@@ -7,7 +7,7 @@ One deliberate departure, the default ``inner_steps=5`` (paper: 1). An initialis
 single step of alpha=0.01 is sharp: fine-tuned for 10 steps on 5 points, as the paper's evaluation does,
 about 1 task in 7 000 diverges to an infinite loss (3 of 20 000 in our measurement), so a 600-episode mean
 can be ``inf``. Training through 5 steps asks the initialisation to stay stable over several steps: no
-divergence in 20 000 tasks up to 20 steps, and a lower 10-step MSE (~0.25 vs ~0.31) after fewer iterations
+divergence in 20 000 tasks up to 20 steps, and a lower 10-step MSE (measured here: ~0.22-0.25 vs ~0.31) after fewer iterations
 (30 000 instead of 70 000, since each iteration costs ~4x more). ``python -m lab pretrain --inner-steps 1
 --iterations 70000`` trains the paper's exact set-up.
 

@@ -15,21 +15,19 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from lab.compute import guarded, make_generator
 from lab.tasks.episodes import FewShotFamily
 from lab.tasks.glyphs import GlyphAlphabets
 from lab.tasks.omniglot import OmniglotSource, default_omniglot_path
-from lab.tasks.sinusoid import X_RANGE, SinusoidFamily, sine_targets
+from lab.tasks.sinusoid import SinusoidFamily, curve_x, sine_targets
 
-N_GRID = 200
 IMAGE_FAMILIES = ("glyphs", "omniglot")
 
 
 @dataclass
 class SineTasks:
-    """Sinusoid tasks: ``y_true`` is ``[tasks, N_GRID]`` on ``x_grid``; support/query are ``[tasks, points]``."""
+    """Sinusoid tasks: ``y_true`` is ``[tasks, CURVE_POINTS]`` on ``x_grid``; support/query are ``[tasks, points]``."""
 
     x_grid: np.ndarray
     y_true: np.ndarray
@@ -57,7 +55,7 @@ class ImageEpisode:
 def sine_tasks_demo(n_tasks: int, k_shot: int, n_query: int, seed: int) -> SineTasks:
     """Return ``n_tasks`` sinusoid tasks drawn with ``seed`` (amplitude 0.1-5, phase 0-pi as in MAML)."""
     batch = SinusoidFamily(k_shot=k_shot, n_query=n_query).sample(make_generator(seed), n_tasks)
-    x = torch.linspace(*X_RANGE, N_GRID)
+    x = curve_x()
     amp, phase = batch.meta["amplitude"], batch.meta["phase"]
     return SineTasks(
         x_grid=x.numpy(), y_true=sine_targets(x.expand(n_tasks, -1), amp, phase).numpy(),

@@ -26,11 +26,16 @@ from lab.compute import ComputeOutOfMemory, guarded, make_generator
 from lab.learners.landscape import Landscape, path_landscape
 from lab.learners.maml import LOSSES, AdaptationDiverged, adapt
 from lab.nets import Params, SineMLP, parameters_of, random_init
-from lab.tasks.sinusoid import AMPLITUDE_RANGE, PHASE_RANGE, X_RANGE, SinusoidFamily, sine_targets
+from lab.tasks.sinusoid import (
+    AMPLITUDE_RANGE,
+    PHASE_RANGE,
+    SinusoidFamily,
+    curve_x,
+    sine_targets,
+)
 
 STARTS = ("maml", "pretrained", "random")
 N_QUERY = 100  # query points per task: enough for a smooth MSE estimate
-N_GRID = 200  # points on which the fitted curves are drawn
 CHECKPOINTS = {"maml": ("maml_sine", "maml_sine"), "pretrained": ("pretrained_sine", "pretrained_sine")}
 
 
@@ -38,7 +43,7 @@ CHECKPOINTS = {"maml": ("maml_sine", "maml_sine"), "pretrained": ("pretrained_si
 class StartTrace:
     """One starting point's inner loop: arrays with one row per completed step (0 = before any update).
 
-    ``predictions`` is ``[steps_done + 1, N_GRID]``; ``params`` is ``[steps_done + 1, P]``; ``error`` says
+    ``predictions`` is ``[steps_done + 1, CURVE_POINTS]``; ``params`` is ``[steps_done + 1, P]``; ``error`` says
     why the loop stopped early (a diverging inner learning rate), else ``None``.
     """
 
@@ -59,8 +64,8 @@ class SineDemo:
     k_shot: int
     steps: int
     inner_lr: float
-    x_grid: np.ndarray  # [N_GRID]
-    y_true: np.ndarray  # [N_GRID]
+    x_grid: np.ndarray  # [CURVE_POINTS]
+    y_true: np.ndarray  # [CURVE_POINTS]
     support_x: np.ndarray  # [k_shot]
     support_y: np.ndarray  # [k_shot]
     starts: dict[str, StartTrace] = field(default_factory=dict)
@@ -137,7 +142,7 @@ def maml_sine_demo(maml_params: Params, pretrained_params: Params, amplitude: fl
         raise ValueError(f"amplitude={amplitude} and phase={phase} must be finite numbers")
     net = _net_for(maml_params)
     task = SinusoidFamily(k_shot=k_shot, n_query=N_QUERY).task(amplitude, phase, make_generator(seed))
-    x_grid = torch.linspace(*X_RANGE, N_GRID).unsqueeze(-1)
+    x_grid = curve_x().unsqueeze(-1)
     starts = {"maml": maml_params, "pretrained": pretrained_params, "random": random_init(maml_params, seed)}
     demo = SineDemo(
         amplitude, phase, k_shot, steps, inner_lr,

@@ -25,6 +25,14 @@ PHASE_RANGE = (0.0, math.pi)
 X_RANGE = (-5.0, 5.0)
 
 
+CURVE_POINTS = 200  # points on which curves are drawn: smooth at any screen width, cheap to send
+
+
+def curve_x(n: int = CURVE_POINTS) -> torch.Tensor:
+    """Return ``n`` evenly spaced inputs ``[n]`` across :data:`X_RANGE`, for drawing curves."""
+    return torch.linspace(*X_RANGE, n)
+
+
 def sine_targets(x: torch.Tensor, amplitude: torch.Tensor | float, phase: torch.Tensor | float) -> torch.Tensor:
     """Return ``amplitude * sin(x - phase)``; tensor arguments broadcast over a leading task axis."""
     if isinstance(amplitude, torch.Tensor) and amplitude.dim() == 1:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lab.demos.maml_sine import N_GRID, STARTS, maml_sine_demo, random_init, random_task
+from lab.demos.maml_sine import STARTS, maml_sine_demo, random_init, random_task
+from lab.tasks.sinusoid import CURVE_POINTS
 
 
 def test_shapes_and_seeding(sine_params) -> None:
@@ -14,7 +15,7 @@ def test_shapes_and_seeding(sine_params) -> None:
     assert tuple(a.starts) == STARTS
     for name in STARTS:
         s = a.starts[name]
-        assert s.predictions.shape == (4, N_GRID) and s.query_loss.shape == (4,) and s.error is None
+        assert s.predictions.shape == (4, CURVE_POINTS) and s.query_loss.shape == (4,) and s.error is None
         np.testing.assert_array_equal(s.predictions, b.starts[name].predictions)
     assert a.support_x.shape == (7,) and a.landscape.path.shape == (4, 2)
     c = maml_sine_demo(*sine_params, 2.0, 0.5, 7, 3, 0.01, seed=5)

@@ -115,3 +115,14 @@ def test_retrained_checkpoints_are_picked_up_without_a_restart(sine_assets, tmp_
     at.run()
     assert not at.exception
     assert figures(at)["fit"]["data"] != before
+
+
+@pytest.mark.parametrize("param,value", [("k", "999"), ("k", "abc"), ("lr", "7"), ("steps", "-3"),
+                                         ("amp", "nan"), ("seed", "1e99")])
+def test_garbage_in_the_link_opens_with_valid_values(param: str, value: str) -> None:
+    at = page("pages/maml.py")
+    at.query_params[param] = value
+    at.run()
+    assert not at.exception
+    assert 1 <= at.slider(key="k").value <= 50 and 0 <= at.slider(key="steps").value <= 20
+    assert {"fit", "loss", "land"} <= set(figures(at))

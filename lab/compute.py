@@ -77,6 +77,7 @@ def derive_seed(rng: torch.Generator) -> int:
 
 _slots: dict[str, threading.BoundedSemaphore] = {}
 _slots_guard = threading.Lock()
+_held = threading.local()  # the devices whose slot the current thread holds
 
 
 def device_slots(device: torch.device | str) -> int:
@@ -98,8 +99,12 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def _device_key(device: torch.device) -> str:
+    return f"{device.type}:{device.index if device.index is not None else 0}"  # "cuda" and "cuda:0" are one
+
+
 def _semaphore_for(device: torch.device) -> threading.BoundedSemaphore:
-    key = f"{device.type}:{device.index if device.index is not None else 0}"
+    key = _device_key(device)
     with _slots_guard:
         if key not in _slots:
             _slots[key] = threading.BoundedSemaphore(device_slots(device))
@@ -111,11 +116,21 @@ def device_lock(device: torch.device | str) -> Iterator[None]:
     """Hold one of ``device``'s job slots while the block runs (see :func:`device_slots`).
 
     Concurrent app sessions are threads of one server process; this is what makes them take turns on a
-    GPU instead of oversubscribing it.
+    GPU instead of oversubscribing it. Re-entrant per thread: a guarded job that calls another guarded job
+    on the same device keeps its slot instead of waiting for itself (a deadlock on a one-slot GPU).
     """
-    semaphore = _semaphore_for(torch.device(device))
-    with semaphore:
+    device = torch.device(device)
+    key = _device_key(device)
+    held: set[str] = _held.__dict__.setdefault("devices", set())
+    if key in held:
         yield
+        return
+    with _semaphore_for(device):
+        held.add(key)
+        try:
+            yield
+        finally:
+            held.discard(key)
 
 
 # torch.OutOfMemoryError arrived in torch 2.5; before that only the CUDA one existed.

@@ -148,3 +148,19 @@ def test_a_gpu_runs_one_job_at_a_time_and_the_cpu_one_per_core():
     assert _max_concurrency("cuda:3", 6, together=1) == 1
     slots = device_slots("cpu")
     assert _max_concurrency("cpu", 4 * slots, together=slots) == slots
+
+
+def test_a_guarded_job_calling_another_on_the_same_gpu_does_not_wait_for_itself():
+    import threading
+
+    from lab.compute import run_guarded
+
+    result = []
+
+    def outer() -> None:
+        result.append(run_guarded(lambda: run_guarded(lambda: 42, "cuda:0", "x"), "cuda", "x"))
+
+    worker = threading.Thread(target=outer, daemon=True)
+    worker.start()
+    worker.join(timeout=5)
+    assert result == [42], "nested jobs on a one-slot device deadlocked"

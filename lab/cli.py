@@ -6,6 +6,8 @@ Subcommands::
     python -m lab pretrain [--iterations N] [--seed S] [--out DIR] [--only maml|pretrained] [--first-order]
                            [--inner-steps N]
     python -m lab eval maml-sine [--shots 5] [--steps 1,5,10] [--episodes 600] [--seed 0] [--json]
+    python -m lab data omniglot [--download [--dest DIR] [--small]]  # where Omniglot is / fetch it
+    python -m lab models [--kind KIND] [--json]                     # models trained into $LAB_HOME
 
 ``eval`` prints one JSON object in the schema of :mod:`lab.evaluation` with ``--json``, else a table. New
 eval tasks register in :data:`EVAL_COMMANDS` (name -> how to add its options, how to run it).
@@ -25,6 +27,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +35,11 @@ import torch
 
 from lab.checkpoint import ASSETS_DIR, CheckpointError, assets_dir
 from lab.compute import ComputeOutOfMemory, device_info
+from lab.data_download import FULL, SMALL, DownloadError, download_omniglot, find_archives, omniglot_dir
 from lab.evaluation import evaluate_maml_sine, format_table
+from lab.home import models_dir, scan_models
 from lab.learners.maml import MAMLConfig
+from lab.tasks.omniglot import default_omniglot_path
 from lab.training import Progress, SineTrainConfig, train_sine
 
 EXIT_USAGE = 2
@@ -136,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = tasks.add_parser(name, help=cmd.help)
         cmd.add_arguments(p)
         p.add_argument("--json", action="store_true", help="print one JSON object (the evaluation schema)")
+    _add_data_commands(sub)
     return parser
 
 
@@ -183,6 +190,84 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_data_commands(sub: argparse._SubParsersAction) -> None:
+    """Add ``data omniglot`` (where Omniglot is, or download it) and ``models`` (list trained models)."""
+    data = sub.add_parser("data", help="find or download data sets (only when asked)")
+    sets = data.add_subparsers(dest="dataset", required=True, parser_class=_Parser)
+    omni = sets.add_parser("omniglot", help="show where Omniglot is looked for; --download fetches it")
+    omni.add_argument("--download", action="store_true", help="download the official archives (~15 MB)")
+    omni.add_argument("--dest", default=None, help=f"download folder (default: {omniglot_dir()})")
+    omni.add_argument("--small", action="store_true",
+                      help="the two small background subsets (~3 MB) instead of background + evaluation")
+    models = sub.add_parser("models", help=f"list the models trained into {models_dir()} ($LAB_HOME)")
+    models.add_argument("--kind", default=None, help="only models of this kind, e.g. maml_sine")
+    models.add_argument("--json", action="store_true", help="print a JSON list")
+
+
+def _download_printer(every_s: float = 2.0) -> Callable[[str, int, int | None], None]:
+    """Return a download progress callback printing one stderr line at most every ``every_s`` seconds."""
+    last = [0.0]
+
+    def report(name: str, done: int, total: int | None) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= every_s or done == total:
+            last[0] = now
+            of = f" of {total / 1e6:.1f}" if total else ""
+            print(f"[{name}] {done / 1e6:.1f}{of} MB", file=sys.stderr, flush=True)
+
+    return report
+
+
+def _data(args: argparse.Namespace) -> int:
+    dest = Path(args.dest).expanduser() if args.dest else omniglot_dir()
+    if not args.download:
+        used = default_omniglot_path()
+        print("Omniglot is looked for in $LAB_OMNIGLOT_DIR, then the developers' shared copy, then "
+              f"{omniglot_dir()}")
+        for label, where in (("used now", used), ("download folder", dest)):
+            if where is None or not where.exists():
+                state = "not found"
+            elif where.is_file():
+                state = "present"
+            else:
+                state = ", ".join(sorted(find_archives(where))) or "no official archives"
+            print(f"{label:16s} {where or '-'}  ({state})")
+        if used is None:
+            print("download it with: python -m lab data omniglot --download")
+        return 0
+    archives = SMALL if args.small else FULL
+    try:
+        paths = download_omniglot(dest, archives, progress=_download_printer())
+    except DownloadError as exc:  # not bad input: one line, status 1
+        print(f"python -m lab: error: {exc}".splitlines()[0], file=sys.stderr)
+        return 1
+    for path in paths:
+        print(f"{path.stat().st_size / 1e6:6.1f} MB  {path}")
+    folder = paths[0].parent
+    print(f"Omniglot is in {folder}; pass --omniglot {folder} (or set LAB_OMNIGLOT_DIR={folder} for the app)")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    scan = scan_models(args.kind)
+    for bad in scan.skipped:
+        print(f"skipped {bad.path}: {bad.reason}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([{"name": m.name, "kind": m.kind, "path": str(m.path), "mtime": m.mtime,
+                           "config": m.key_config()} for m in scan.models]))
+        return 0
+    if not scan.models:
+        print(f"no trained models in {scan.folder}")
+        return 0
+    print(f"models in {scan.folder}:")
+    width = max(len(m.name) for m in scan.models)
+    for m in scan.models:
+        when = datetime.fromtimestamp(m.mtime).strftime("%Y-%m-%d %H:%M")
+        config = " ".join(f"{k}={v}" for k, v in m.key_config().items())
+        print(f"{m.name:{width}s}  {m.kind:16s}  {when}  {config}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``python -m lab`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
@@ -196,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
             return _info(args)
         if args.command == "pretrain":
             return _pretrain(args)
+        if args.command == "data":
+            return _data(args)
+        if args.command == "models":
+            return _models(args)
         return _eval(args)
     except (CheckpointError, ValueError, FloatingPointError, ComputeOutOfMemory) as exc:
         print(f"{parser.prog}: error: {exc}".splitlines()[0], file=sys.stderr)

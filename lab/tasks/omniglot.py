@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lab.home import data_dir
 from lab.tasks.base import check_positive
 
 ENV_VAR = "LAB_OMNIGLOT_DIR"
@@ -34,12 +35,17 @@ LAYOUT = "an Omniglot zip (e.g. images_background.zip), a folder of such zips, o
 
 def default_omniglot_path() -> Path | None:
     """Return ``$LAB_OMNIGLOT_DIR`` if set, else the developers' copy ``<repo>/../shared/data/omniglot`` if it
-    exists, else ``None``."""
+    exists, else the download folder ``data_dir()/"omniglot"`` (``python -m lab data omniglot --download``)
+    if it holds anything but a partial download, else ``None``."""
     env = os.environ.get(ENV_VAR, "").strip()
     if env:
         return Path(env).expanduser()
     shared = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "omniglot"
-    return shared if shared.is_dir() else None
+    if shared.is_dir():
+        return shared
+    downloaded = data_dir() / "omniglot"
+    ready = downloaded.is_dir() and any(not p.name.startswith(".") for p in downloaded.iterdir())
+    return downloaded if ready else None
 
 
 def _decode(data: bytes, where: str) -> np.ndarray:

@@ -44,15 +44,34 @@ class SineMLP(nn.Module):
         return self.body(x)
 
 
-def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
-    """Return conv3x3 -> BatchNorm -> ReLU -> 2x2 max-pool."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 3, padding=1),
-        # track_running_stats=False: batch statistics in train and test, as MAML's reference code does.
-        nn.BatchNorm2d(out_channels, track_running_stats=False),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-    )
+NORMS = ("batch", "running", "group", "none")
+
+
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    """Return the normalisation layer ``kind`` for ``channels`` feature maps.
+
+    ``"batch"``: BatchNorm on the statistics of the batch at hand, in training and testing alike (MAML's
+    reference code; under ``vmap`` that is per task). ``"running"``: ordinary BatchNorm with running
+    statistics for testing (ProtoNet, Relation Net: a query's embedding then never depends on the other
+    images). ``"group"``: GroupNorm with 8 groups, per image. ``"none"``: identity.
+    """
+    if kind == "batch":
+        return nn.BatchNorm2d(channels, track_running_stats=False)
+    if kind == "running":
+        return nn.BatchNorm2d(channels)
+    if kind == "group":
+        return nn.GroupNorm(min(8, channels), channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"norm={kind!r}; choose one of {NORMS}")
+
+
+def conv_block(in_channels: int, out_channels: int, norm: str = "batch", pool: bool = True) -> nn.Sequential:
+    """Return conv3x3 -> normalisation (see :func:`norm_layer`) -> ReLU -> 2x2 max-pool (if ``pool``)."""
+    layers = [nn.Conv2d(in_channels, out_channels, 3, padding=1), norm_layer(norm, out_channels), nn.ReLU()]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
 
 
 class Conv4(nn.Module):
@@ -61,11 +80,12 @@ class Conv4(nn.Module):
     With ``n_out`` set, a linear head maps the embedding to ``n_out`` logits (MAML's classifier).
     """
 
-    def __init__(self, in_channels: int = 1, channels: int = 64, n_out: int | None = None) -> None:
+    def __init__(self, in_channels: int = 1, channels: int = 64, n_out: int | None = None,
+                 norm: str = "batch") -> None:
         super().__init__()
         self.encoder = nn.Sequential(
-            conv_block(in_channels, channels), conv_block(channels, channels),
-            conv_block(channels, channels), conv_block(channels, channels), nn.Flatten(),
+            conv_block(in_channels, channels, norm), conv_block(channels, channels, norm),
+            conv_block(channels, channels, norm), conv_block(channels, channels, norm), nn.Flatten(),
         )
         self.head = nn.Linear(channels, n_out) if n_out is not None else None
 

@@ -1,0 +1,221 @@
+"""Episodic training of the few-shot image classifiers (ProtoNet, Relation Net, MAML) on glyphs or Omniglot.
+
+One loop for all three (:func:`train_fewshot`): sample ``meta_batch`` training episodes of ``train_way``
+ways and ``train_shot`` shots from the training classes (drawings jittered by :mod:`lab.tasks.augment`
+when ``augment`` is on), take an Adam step on the learner's loss with a cosine learning-rate schedule, and
+every ``eval_every`` iterations measure 5-way accuracy on a fixed set of held-out episodes, recording
+``(iteration, wall seconds, accuracy)``: the accuracy-against-wall-time curve. The held-out curve is only
+reported, never used to pick a checkpoint: the saved model is the last one.
+
+``init_from`` starts from another checkpoint of the same learner (e.g. trained on glyphs, then Omniglot).
+Every ``checkpoint_every`` iterations a resumable state goes to ``run_dir``; the same config started again
+continues from it. All randomness comes from ``seed``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lab.checkpoint import load_checkpoint, save_checkpoint
+from lab.compute import derive_seed, make_generator
+from lab.learners.fewshot import KINDS, build_model, evaluate_accuracy
+from lab.nets import load_params_, random_init
+from lab.tasks.augment import AugmentedSource, HandJitter
+from lab.tasks.base import check_positive
+from lab.tasks.episodes import FewShotFamily
+from lab.tasks.splits import DATA_SOURCES, data_split
+
+
+@dataclass
+class FewShotTrainConfig:
+    """Everything that determines a few-shot training run (and so its checkpoint)."""
+
+    learner: str = "protonet"  # protonet | relation | maml
+    data: str = "glyphs"  # glyphs | omniglot
+    omniglot: str | None = None  # Omniglot path (see lab.tasks.splits); None: the default copy
+    net: dict[str, Any] = field(default_factory=dict)  # the learner's config fields (distance, norm, inner_lr...)
+    train_way: int = 60  # Snell et al.: more ways in training than in testing sharpen the embedding
+    train_shot: int = 5
+    train_query: int = 5
+    meta_batch: int = 1  # episodes per optimizer step
+    iterations: int = 2000
+    lr: float = 1e-3
+    lr_min: float = 1e-5  # cosine schedule from lr down to lr_min over the iterations
+    weight_decay: float = 0.0
+    augment: bool = True
+    jitter: dict[str, float] = field(default_factory=dict)  # HandJitter sizes (empty: defaults)
+    init_from: str | None = None  # checkpoint stem of the same learner to start from
+    seed: int = 0
+    eval_every: int = 250
+    eval_episodes: int = 200
+    eval_shot: int = 1
+    checkpoint_every: int = 100
+
+    def __post_init__(self) -> None:
+        if self.learner not in KINDS:
+            raise ValueError(f"learner={self.learner!r}; choose one of {KINDS}")
+        if self.data not in DATA_SOURCES:
+            raise ValueError(f"data={self.data!r}; choose one of {DATA_SOURCES}")
+        for name in ("train_shot", "train_query", "meta_batch", "iterations", "eval_every", "eval_episodes",
+                     "eval_shot", "checkpoint_every"):
+            check_positive(name, getattr(self, name))
+        check_positive("train_way", self.train_way, minimum=2)
+        if not (self.lr > 0 and 0 <= self.lr_min <= self.lr and math.isfinite(self.lr)):
+            raise ValueError(f"lr={self.lr}, lr_min={self.lr_min}: need 0 <= lr_min <= lr and lr > 0")
+        HandJitter(**self.jitter)  # validates the sizes
+
+    def card(self) -> dict[str, Any]:
+        """Return the JSON-ready config stored in the checkpoint card (``net`` holds the model's fields)."""
+        return asdict(self)
+
+
+@dataclass
+class FewShotProgress:
+    """A progress report: iterations done of ``total``, recent mean loss and accuracy, seconds so far."""
+
+    iteration: int
+    total: int
+    loss: float
+    accuracy: float
+    elapsed_s: float
+    held_out: float | None = None  # latest held-out 5-way accuracy, when just measured
+
+
+@dataclass
+class FewShotTrainResult:
+    """The trained model, the held-out curve ``[(iteration, wall_s, accuracy)]`` and facts about the run."""
+
+    model: torch.nn.Module
+    curve: list[tuple[int, float, float]]
+    iterations: int
+    wall_s: float
+    stopped: bool
+    paths: tuple[Path, Path] | None = None
+
+
+def cosine_lr(config: FewShotTrainConfig, iteration: int) -> float:
+    """Return the learning rate at ``iteration`` (0-based) of the cosine schedule."""
+    progress = min(1.0, iteration / max(1, config.iterations))
+    return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1 + math.cos(math.pi * progress))
+
+
+def _resume_key(config: FewShotTrainConfig) -> str:
+    card = config.card()
+    card.pop("eval_every"), card.pop("checkpoint_every")
+    return json.dumps(card, sort_keys=True)
+
+
+def _state_paths(run_dir: Path, config: FewShotTrainConfig) -> tuple[Path, Path]:
+    digest = hashlib.sha256(_resume_key(config).encode()).hexdigest()[:8]  # readable name; key checked inside
+    stem = run_dir / f"{config.learner}_{config.data}_seed{config.seed}_{digest}"
+    return stem.with_name(stem.name + ".state.pt"), stem.with_name(stem.name + ".state.json")
+
+
+def train_fewshot(config: FewShotTrainConfig, out: Path | str | None = None, run_dir: Path | str | None = "runs",
+                  on_progress: Callable[[FewShotProgress], bool | None] | None = None, log_every: int = 25,
+                  device: torch.device | str = "cpu") -> FewShotTrainResult:
+    """Train one few-shot model; save ``<out>.{pt,json}`` if ``out`` (a stem) is given; return the result.
+
+    ``on_progress`` is called every ``log_every`` iterations and after each held-out measurement; returning
+    ``False`` stops training (the resumable state is saved, the final checkpoint is not).
+    """
+    rng = make_generator(config.seed)
+    model = build_model(config.learner, config.net).to(device)
+    if config.init_from:
+        state, _ = load_checkpoint(config.init_from, config.learner)
+        model.load_state_dict(state)
+    else:
+        load_params_(model, random_init(model, derive_seed(rng)))
+    split = data_split(config.data, config.omniglot)
+    source = AugmentedSource(split.train, HandJitter(**config.jitter)) if config.augment else split.train
+    family = FewShotFamily(source, config.train_way, config.train_shot, config.train_query)
+    held_out = FewShotFamily(split.test, 5, config.eval_shot, 15)
+    eval_seed = derive_seed(make_generator(config.seed + 1))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    paths = _state_paths(Path(run_dir), config) if run_dir is not None else None
+    start, curve, wall_before = 0, [], 0.0
+    if paths and paths[0].exists() and paths[1].exists() and paths[1].read_text() == _resume_key(config):
+        try:
+            saved = torch.load(paths[0], map_location="cpu", weights_only=True)
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            rng.set_state(saved["rng"])
+            start, wall_before = int(saved["iteration"]), float(saved["wall_s"])
+            curve = [tuple(row) for row in saved["curve"].tolist()]
+            curve = [(int(i), float(w), float(a)) for i, w, a in curve]
+        except Exception:  # noqa: BLE001 - a damaged resume file just means starting over
+            start, curve = 0, []
+    t0 = time.perf_counter()
+
+    def wall() -> float:
+        return wall_before + time.perf_counter() - t0
+
+    def snapshot(iteration: int) -> None:
+        if paths is None:
+            return
+        paths[0].parent.mkdir(parents=True, exist_ok=True)
+        tmp = paths[0].with_name(paths[0].name + ".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng.get_state(),
+                    "iteration": iteration, "wall_s": wall(),
+                    "curve": torch.tensor(curve, dtype=torch.float64).view(-1, 3)}, tmp)
+        os.replace(tmp, paths[0])
+        paths[1].write_text(_resume_key(config))
+
+    def measure(iteration: int) -> float:
+        model.eval()
+        acc = evaluate_accuracy(model.scores, held_out, config.eval_episodes, make_generator(eval_seed),
+                                device=device)["mean"]
+        model.train()
+        curve.append((iteration, round(wall(), 2), acc))
+        return acc
+
+    if start == 0 and not curve:
+        measure(0)
+    model.train()
+    losses, accs, stopped, it = [], [], False, start
+    for it in range(start + 1, config.iterations + 1):
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(config, it - 1)
+        batch = family.sample(rng, config.meta_batch).to(device)
+        loss, acc = model.loss(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss.item()} at iteration {it}; lower --lr")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        accs.append(float(acc))
+        measured = measure(it) if it % config.eval_every == 0 or it == config.iterations else None
+        if on_progress is not None and (it % log_every == 0 or measured is not None):
+            report = FewShotProgress(it, config.iterations, sum(losses) / len(losses), sum(accs) / len(accs),
+                                     wall(), measured)
+            losses.clear(), accs.clear()
+            if on_progress(report) is False:
+                stopped = True
+        if stopped or it % config.checkpoint_every == 0:
+            snapshot(it)
+        if stopped:
+            break
+    result = FewShotTrainResult(model, curve, it, wall(), stopped)
+    if out is not None and not stopped:
+        extra = {"iterations": it, "wall_s": round(wall(), 1), "split": split.description,
+                 "held_out_curve": [list(row) for row in curve], "threads": torch.get_num_threads()}
+        result.paths = save_checkpoint(out, model.state_dict(), _card(config, model), config.learner, extra)
+    return result
+
+
+def _card(config: FewShotTrainConfig, model: torch.nn.Module) -> dict[str, Any]:
+    """Return the checkpoint config: the training config with ``net`` completed by the model's full config."""
+    card = config.card()
+    card["net"] = model.config.to_dict()
+    return card

@@ -35,3 +35,29 @@ def sine_params() -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     maml = parameters_of(SineMLP())
     torch.manual_seed(2)
     return maml, parameters_of(SineMLP())
+
+
+def make_fewshot_assets(folder: Path, channels: int = 8) -> Path:
+    """Write untrained ``protonet_glyphs``, ``relation_glyphs`` and ``maml_glyphs`` checkpoints (seeded, narrow
+    nets of ``channels`` filters, so pages run fast) into ``folder``; return it."""
+    from lab.checkpoint import save_checkpoint
+    from lab.fewshot_training import FewShotTrainConfig
+    from lab.learners.fewshot import KINDS, build_model
+    from lab.nets import load_params_, random_init
+
+    for seed, kind in enumerate(KINDS):
+        model = build_model(kind, {"channels": channels})
+        load_params_(model, random_init(model, seed))
+        card = FewShotTrainConfig(learner=kind).card()
+        card["net"] = model.config.to_dict()
+        save_checkpoint(folder / f"{kind}_glyphs", model.state_dict(), card, kind, {"untrained": True})
+    return folder
+
+
+@pytest.fixture(scope="session")
+def lab_assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a folder with every checkpoint the app loads (sinusoid and few-shot), all small and untrained.
+
+    Point ``LAB_ASSETS_DIR`` at it (``monkeypatch.setenv``) to run pages without ``python -m lab pretrain``."""
+    folder = tmp_path_factory.mktemp("lab_assets")
+    return make_fewshot_assets(make_sine_assets(folder))

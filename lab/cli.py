@@ -8,6 +8,7 @@ Subcommands::
     python -m lab eval maml-sine [--shots 5] [--steps 1,5,10] [--episodes 600] [--seed 0] [--json]
     python -m lab data omniglot [--download [--dest DIR] [--small]]  # where Omniglot is / fetch it
     python -m lab models [--kind KIND] [--json]                     # models trained into $LAB_HOME
+    python -m lab classify --support DIR --query DIR [--learner protonet] [--checkpoint PATH] [--json]
 
 ``eval`` prints one JSON object in the schema of :mod:`lab.evaluation` with ``--json``, else a table. New
 eval tasks register in :data:`EVAL_COMMANDS` (name -> how to add its options, how to run it).
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_arguments(p)
         p.add_argument("--json", action="store_true", help="print one JSON object (the evaluation schema)")
     _add_data_commands(sub)
+    _add_classify_command(sub)
     return parser
 
 
@@ -268,6 +270,38 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_classify_command(sub: argparse._SubParsersAction) -> None:
+    """Add ``classify``: a few-shot learner on the user's own image folders (see :mod:`lab.api`)."""
+    from lab.learners.fewshot import KINDS
+
+    p = sub.add_parser("classify", help="classify your own images, given one labelled example folder per class")
+    p.add_argument("--learner", choices=KINDS, default="protonet", help="which few-shot learner")
+    p.add_argument("--support", required=True, metavar="DIR",
+                   help="folder with one subfolder of images per class (name = label)")
+    p.add_argument("--query", required=True, metavar="DIR",
+                   help="folder of images to classify; images in subfolders named after a class also give accuracy")
+    p.add_argument("--checkpoint", default=None, metavar="PATH",
+                   help="checkpoint stem, .pt/.json path or model name (default: the shipped glyph model)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from lab.api import classify_folders
+
+    report = classify_folders(args.learner, args.support, args.query, args.checkpoint)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    rows = report["predictions"]
+    width, label_width = max(len(r["file"]) for r in rows), max(len(c) for c in report["classes"])
+    for r in rows:
+        verdict = "" if r["true"] is None else "  right" if r["label"] == r["true"] else f"  wrong, is {r['true']}"
+        print(f"{r['file']:{width}s}  {r['label']:{label_width}s}  {r['probability']:.3f}{verdict}")
+    if report["accuracy"] is not None:
+        print(f"accuracy {report['accuracy']:.3f} over {report['n_labelled']} queries in class subfolders")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``python -m lab`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
@@ -285,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
             return _data(args)
         if args.command == "models":
             return _models(args)
+        if args.command == "classify":
+            return _classify(args)
         return _eval(args)
     except (CheckpointError, ValueError, FloatingPointError, ComputeOutOfMemory) as exc:
         print(f"{parser.prog}: error: {exc}".splitlines()[0], file=sys.stderr)

@@ -11,7 +11,9 @@ run_through_app()
 
 tr = translator(st.session_state.get("lang", "en"))
 
-PAGES = [("pages/tasks.py", ":material/extension:", "tasks"), ("pages/maml.py", ":material/bolt:", "maml")]
+PAGES = [("pages/tasks.py", ":material/extension:", "tasks"), ("pages/maml.py", ":material/bolt:", "maml"),
+         ("pages/relation.py", ":material/compare_arrows:", "relation"),
+         ("pages/compare.py", ":material/leaderboard:", "compare")]
 
 
 def main() -> None:

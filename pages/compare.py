@@ -149,7 +149,7 @@ def main() -> None:
     st.caption(tr("compare.fig.guide"))
     config = {col: tr(f"compare.col.{col}") for col in COLUMNS[:4] + ["n"]}
     config.update({col: st.column_config.NumberColumn(tr(f"compare.col.{col}"), format=fmt)
-                   for col, fmt in (("mean", "%.3f"), ("ci95", "%.3f"), ("ms_per_episode", "%.1f"))})
+                   for col, fmt in (("mean", "%.3f"), ("ci95", "%.3f"), ("ms_per_episode", "%.2f"))})
     st.dataframe(table, hide_index=True, column_config=config, key="table")
     st.caption(tr("compare.table.guide"))
     st.download_button(tr("compare.download"), table.to_csv(index=False), key="csv", mime="text/csv",

@@ -157,3 +157,17 @@ def test_language_switch_click_keeps_the_settings(page, server: str) -> None:
     page.get_by_role("radio", name="English").click()
     page.wait_for_function("() => document.querySelector('h1').innerText.includes('starting point')", timeout=60_000)
     _no_exception(page)
+
+
+def test_compare_page_shows_the_table(page, server: str) -> None:
+    # Few episodes: this journey checks the page, not the learners (with no few-shot checkpoints in the
+    # assets folder only the pixel baseline runs, which is still a table and a plot).
+    page.goto(f"{server}/compare?episodes=10&queries=2")
+    _settle(page, timeout_ms=180_000)
+    page.wait_for_selector('[data-testid="stDataFrame"]', timeout=180_000)
+    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+    _no_exception(page)
+    assert page.locator('[data-testid="stDownloadButton"]').count() == 1
+    assert "episodes=10" in page.url, page.url
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)

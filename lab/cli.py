@@ -3,7 +3,9 @@
 Subcommands::
 
     python -m lab info [--json]                       # device, torch version, threads, memory
-    python -m lab pretrain [--iterations N] [--seed S] [--out DIR] [--only maml|pretrained] [--first-order]
+    python -m lab pretrain [--iterations N] [--seed S] [--out DIR] [--first-order]
+                           [--only maml|pretrained|protonet-glyphs|relation-glyphs|maml-glyphs|all]
+    python -m lab train protonet|relation|maml [--data glyphs|omniglot] [--omniglot PATH] [--iterations N] ...
                            [--inner-steps N]
     python -m lab eval maml-sine [--shots 5] [--steps 1,5,10] [--episodes 600] [--seed 0] [--json]
     python -m lab data omniglot [--download [--dest DIR] [--small]]  # where Omniglot is / fetch it
@@ -34,7 +36,9 @@ from typing import Any
 
 import torch
 
+from lab import cli_fewshot
 from lab.checkpoint import ASSETS_DIR, CheckpointError, assets_dir
+from lab.cli_fewshot import GLYPH_CHECKPOINTS
 from lab.compute import ComputeOutOfMemory, device_info
 from lab.data_download import FULL, SMALL, DownloadError, download_omniglot, find_archives, omniglot_dir
 from lab.evaluation import evaluate_maml_sine, format_table
@@ -115,6 +119,10 @@ def _maml_sine_run(a: argparse.Namespace) -> dict[str, Any]:
 EVAL_COMMANDS: dict[str, EvalCommand] = {
     "maml-sine": EvalCommand("MAML vs pretrained vs random init on 5-shot sinusoids (Finn et al. 2017)",
                              _maml_sine_args, _maml_sine_run),
+    **{kind: EvalCommand(help_line,
+                         lambda p, kind=kind: cli_fewshot.add_eval_arguments(p, kind, positive_int, seed_int),
+                         lambda a, kind=kind: cli_fewshot.run_eval(kind, a))
+       for kind, help_line in cli_fewshot.EVAL_HELP.items()},
 }
 
 
@@ -126,16 +134,21 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON")
 
     pre = sub.add_parser("pretrain", help="train the sinusoid checkpoints shipped in assets/")
-    pre.add_argument("--iterations", type=positive_int, default=SineTrainConfig.iterations)
+    pre.add_argument("--iterations", type=positive_int, default=SineTrainConfig.iterations,
+                     help="sinusoid meta-iterations (the glyph models follow lab.fewshot_training.GLYPH_RECIPES)")
     pre.add_argument("--seed", type=seed_int, default=SineTrainConfig.seed)
     pre.add_argument("--out", default=str(assets_dir()), help="folder for the .pt/.json checkpoints")
     pre.add_argument("--runs", default=str(ASSETS_DIR.parent / "runs"), help="folder for resumable training states")
-    pre.add_argument("--only", choices=("maml", "pretrained"), default=None)
+    pre.add_argument("--only", choices=("maml", "pretrained", *GLYPH_CHECKPOINTS.values(), "all"), default=None,
+                     help="one checkpoint: sinusoid maml/pretrained, or a glyph few-shot model (default: the "
+                          "two sinusoid ones; --only all: all five, about an hour on one thread)")
     pre.add_argument("--first-order", action="store_true", help="train first-order MAML (FOMAML)")
     pre.add_argument("--inner-steps", type=positive_int, default=SineTrainConfig().maml.inner_steps,
                      help="inner SGD steps per task while meta-training (paper: 1; default 5, see lab.training)")
     # One thread: the 1-40-40-1 net is too small to gain from more, and it leaves the other cores free.
     pre.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
+
+    cli_fewshot.add_train_command(sub, positive_int, positive_float, seed_int)
 
     ev = sub.add_parser("eval", help="evaluate a task and print a table or JSON")
     tasks = ev.add_subparsers(dest="task", required=True, parser_class=_Parser)
@@ -175,7 +188,8 @@ def _progress_printer(method: str, every_s: float = 5.0) -> Callable[[Progress],
 def _pretrain(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     Path(args.out).mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after minutes of training
-    methods = [args.only] if args.only else ["maml", "pretrained"]
+    glyph = [k for k, name in GLYPH_CHECKPOINTS.items() if args.only in (name, "all")]
+    methods = ["maml", "pretrained"] if args.only in (None, "all") else [] if glyph else [args.only]
     for method in methods:
         config = SineTrainConfig(method=method, iterations=args.iterations, seed=args.seed,
                                  maml=MAMLConfig(first_order=args.first_order, inner_steps=args.inner_steps))
@@ -183,6 +197,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         resumed = f" (resumed at {result.resumed_from})" if result.resumed_from else ""
         print(f"{method}: {result.iterations} iterations{resumed} in {result.wall_s:.0f}s, final loss "
               f"{result.curve[-1] if result.curve else float('nan'):.4f} -> {result.paths[0]}")
+    for kind in glyph:
+        print(cli_fewshot.pretrain_glyph_model(kind, Path(args.out), Path(args.runs), args.seed))
     return 0
 
 
@@ -313,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "info":
             return _info(args)
+        if args.command == "train":
+            return cli_fewshot.run_train(args)
         if args.command == "pretrain":
             return _pretrain(args)
         if args.command == "data":

@@ -219,3 +219,20 @@ def _card(config: FewShotTrainConfig, model: torch.nn.Module) -> dict[str, Any]:
     card = config.card()
     card["net"] = model.config.to_dict()
     return card
+
+
+# The recipes of the shipped glyph checkpoints (``python -m lab pretrain --only <learner>``): sized to train
+# in minutes on one CPU thread; the note of issue 3 gives their accuracies and wall times.
+GLYPH_RECIPES: dict[str, dict[str, Any]] = {
+    "protonet": {"train_way": 60, "train_shot": 1, "train_query": 5, "iterations": 800, "eval_every": 200},
+    "relation": {"train_way": 20, "train_shot": 1, "train_query": 5, "iterations": 1000, "eval_every": 250},
+    "maml": {"train_way": 5, "train_shot": 1, "train_query": 5, "meta_batch": 8, "iterations": 600,
+             "eval_every": 150, "net": {"inner_lr": 0.4, "inner_steps": 1, "test_steps": 3}},
+}
+
+
+def glyph_recipe(kind: str, seed: int = 0) -> FewShotTrainConfig:
+    """Return the training config of the shipped ``<kind>_glyphs`` checkpoint."""
+    if kind not in GLYPH_RECIPES:
+        raise ValueError(f"learner={kind!r}; choose one of {sorted(GLYPH_RECIPES)}")
+    return FewShotTrainConfig(learner=kind, data="glyphs", seed=seed, **GLYPH_RECIPES[kind])

@@ -47,6 +47,28 @@ class SineMLP(nn.Module):
 NORMS = ("batch", "running", "group", "none")
 
 
+class BatchStatNorm2d(nn.Module):
+    """BatchNorm on the statistics of the batch at hand, always (``nn.BatchNorm2d(track_running_stats=False)``
+    in training mode), written out as mean and variance.
+
+    Why not ``nn.BatchNorm2d``: under ``torch.func.vmap`` its batching rule gave second-order MAML
+    meta-gradients that differ from a per-task loop and from finite differences by up to ~1% (torch 2.13,
+    measured in tests/learners/test_maml_images.py); plain tensor operations vectorize exactly. The
+    parameters are named ``weight`` and ``bias`` as in ``nn.BatchNorm2d``.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=(0, 2, 3), keepdim=True)
+        var = (x - mean).pow(2).mean(dim=(0, 2, 3), keepdim=True)
+        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
 def norm_layer(kind: str, channels: int) -> nn.Module:
     """Return the normalisation layer ``kind`` for ``channels`` feature maps.
 
@@ -56,7 +78,7 @@ def norm_layer(kind: str, channels: int) -> nn.Module:
     images). ``"group"``: GroupNorm with 8 groups, per image. ``"none"``: identity.
     """
     if kind == "batch":
-        return nn.BatchNorm2d(channels, track_running_stats=False)
+        return BatchStatNorm2d(channels)
     if kind == "running":
         return nn.BatchNorm2d(channels)
     if kind == "group":

@@ -62,3 +62,17 @@ def test_random_init_draws_differ_from_a_task_stream_with_the_same_seed():
 def test_random_init_rejects_bad_seeds(seed):
     with pytest.raises(ValueError, match="non-negative integer"):
         random_init(skeleton(SineMLP), seed)
+
+
+def test_batch_stat_norm_equals_torch_batchnorm_without_running_stats():
+    from lab.nets import BatchStatNorm2d
+
+    x = torch.randn(6, 4, 5, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    ours = BatchStatNorm2d(4).double()
+    with torch.no_grad():
+        ours.weight.copy_(torch.tensor([1.0, 2.0, -1.0, 0.5]))
+        ours.bias.copy_(torch.tensor([0.0, 1.0, 2.0, -3.0]))
+    ref = torch.nn.BatchNorm2d(4, track_running_stats=False).double()
+    ref.load_state_dict(ours.state_dict())
+    assert torch.allclose(ours(x), ref(x), atol=1e-12)
+    assert torch.allclose(ours.eval()(x), ref.eval()(x), atol=1e-12)  # batch statistics in test mode too

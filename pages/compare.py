@@ -90,9 +90,10 @@ def controls() -> dict:
         seed = st.number_input(tr("common.seed"), 0, 1_000_000, 0, key="seed", bind="query-params")
         st.subheader(tr("compare.models"))
         available, paths = model_pickers()
+        # Option labels are the methods' schema names (as in the table): a bound widget writes its labels into
+        # the URL, so translated ones would break a shared link when the language changes.
         methods = st.pills(tr("compare.learners"), available, selection_mode="multi", default=available,
-                           format_func=lambda m: tr(f"compare.method.{m}"), key="learners", bind="query-params",
-                           help=tr("compare.learners_help")) or []
+                           key="learners", bind="query-params", help=tr("compare.learners_help")) or []
     picks = tuple((m, *paths.get(m, ("", ""))) for m in available if m in methods)
     return dict(data=data, picks=picks, ways=sorted(ways or []), shots=sorted(shots or []), queries=int(queries),
                 episodes=int(episodes), seed=int(seed))

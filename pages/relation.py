@@ -70,8 +70,8 @@ def controls() -> dict:
         queries = st.slider(tr("relation.queries"), 1, 5, 3, key="queries", bind="query-params",
                             help=tr("relation.queries_help"))
         seed = st.number_input(tr("common.seed"), 0, 1_000_000, 0, key="seed", bind="query-params")
-        show = st.radio(tr("relation.proto_show"), SHOW, format_func=lambda s: tr(f"relation.proto_show.{s}"),
-                        key="show", bind="query-params")
+        # A toggle, not a radio of translated labels: a bound widget writes its label into the URL.
+        show = SHOW[int(st.toggle(tr("relation.proto_dist"), key="dist", bind="query-params"))]
         st.subheader(tr("relation.models"))
         rel = model_picker("relation", tr("relation.rel_model"), "rel_model")
         proto = model_picker("protonet", tr("relation.proto_model"), "proto_model")
@@ -115,7 +115,8 @@ def main() -> None:
     mid.metric(tr("relation.acc_proto"), f"{result.proto_accuracy:.0%}")
     right.metric(tr("relation.agree"), f"{agree} / {rows}")
     sizes = dict(rows=rows, n=c["ways"], k=c["shots"])
-    left, right = st.columns(2, gap="medium")
+    # Side by side up to 8 ways; wider matrices get the full width each, one above the other.
+    left, right = st.columns(2, gap="medium") if c["ways"] <= 8 else (st.container(), st.container())
     with left:
         st.plotly_chart(figs.relation_heatmap(result, tr.lang), key="rel",
                         alt=tr("relation.rel.alt", acc=f"{result.relation_accuracy:.0%}", **sizes))

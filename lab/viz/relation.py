@@ -91,7 +91,8 @@ def score_heatmap(demo: RelationDemo, values: np.ndarray, title: str, colorbar: 
                for c in range(n_way) for j in range(k_shown)]
     fig.add_annotation(x=-1, y=-(k_shown + 1) / 2 - 0.15, text=tr("relation.fig.support", k=demo.k_shot),
                        showarrow=False, font=dict(size=13))
-    fig.update_xaxes(tickvals=list(range(n_way)), ticktext=[tr("relation.fig.class", c=c) for c in range(n_way)],
+    names = [tr("relation.fig.class", c=c) if n_way <= 8 else str(c) for c in range(n_way)]  # short when many
+    fig.update_xaxes(tickvals=list(range(n_way)), ticktext=names, tickangle=0,
                      range=[-1.55, n_way - 0.5], showgrid=False, zeroline=False, title_text=tr("relation.fig.x"))
     fig.update_yaxes(tickvals=list(range(rows)), ticktext=row_labels, range=[rows - 0.5, -k_shown - 0.75],
                      autorange=False, showgrid=False, zeroline=False, title_text=tr("relation.fig.y"))

@@ -121,3 +121,12 @@ def test_language_switch_turns_the_page_chinese() -> None:
     assert not at.exception
     assert "学习者对比" in at.title[0].value
     assert "准确率" in figures(at)["accuracy"]["layout"]["title"]["text"]
+
+
+@pytest.mark.parametrize("param,value", [("ways", "abc"), ("shots", "99"), ("learners", "knn"), ("episodes", "7"),
+                                         ("queries", "-1")])
+def test_garbage_in_the_link_opens_with_valid_values(param: str, value: str) -> None:
+    at = compare_page(**{param: value}).run()
+    assert not at.exception
+    assert at.select_slider(key="episodes").value in (10, 20, 50, 100, 200, 600)
+    assert at.error or at.dataframe  # either a table or a reason in place, never a traceback

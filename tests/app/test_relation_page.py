@@ -35,7 +35,7 @@ def test_controls_change_the_episode_and_the_view() -> None:
     after = figures(at)
     assert not at.exception
     assert len(after["rel"]["layout"]["xaxis"]["ticktext"]) == 7 and after["rel"] != before["rel"]
-    at.radio(key="show").set_value("distances").run()
+    at.toggle(key="dist").set_value(True).run()
     assert "squared distance" in figures(at)["proto"]["layout"]["title"]["text"]
 
 
@@ -91,7 +91,7 @@ def test_language_switch_turns_the_page_chinese() -> None:
     assert "关系网络" in figures(at)["rel"]["layout"]["title"]["text"]
 
 
-@pytest.mark.parametrize("param,value", [("ways", "99"), ("shots", "abc"), ("show", "logits"), ("seed", "-4"),
+@pytest.mark.parametrize("param,value", [("ways", "99"), ("shots", "abc"), ("dist", "maybe"), ("seed", "-4"),
                                          ("rel_model", "nope")])
 def test_garbage_in_the_link_opens_with_valid_values(param: str, value: str) -> None:
     at = page("pages/relation.py")

@@ -1,6 +1,10 @@
-"""MAML on sinusoids: how a meta-learned initialisation adapts in a few gradient steps.
+"""MAML: how a meta-learned initialisation adapts in a few gradient steps, in two tabs.
 
-Widgets in (all bound to the URL) -> :func:`lab.demos.maml_sine.maml_sine_demo` -> :mod:`lab.viz.maml`.
+* Sine waves: widgets in (all bound to the URL) -> :func:`lab.demos.maml_sine.maml_sine_demo` ->
+  :mod:`lab.viz.maml`.
+* Characters: :func:`pages.tabs.maml_images.images_tab` (few-shot classification with a Conv4).
+
+Only the open tab runs, and only its controls are in the sidebar; the open tab is ``?tab=images`` in the link.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from lab.demos import maml_sine as demo
 from lab.i18n import translator
 from lab.viz import maml as figs
 from pages import brain_link_and_try_this, run_through_app
+from pages.tabs.maml_images import images_tab
 
 run_through_app()
 
 LR_CHOICES = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]
 DEFAULTS = dict(k=10, steps=10, lr=0.01, amp=2.0, phase=0.5, seed=0)
+TABS = ("sine", "images")  # language-neutral names of the tabs, as they appear in ?tab=
 
 tr = translator(st.session_state.get("lang", "en"))
 
@@ -83,10 +89,28 @@ def controls() -> dict:
     return dict(amp=float(amp), phase=float(phase), k=int(k), steps=int(steps), lr=float(lr), seed=int(seed))
 
 
-def main() -> None:
-    """Render the page top to bottom."""
-    limit_threads()
-    st.title(tr("maml.title"))
+def open_tab() -> tuple[object, str]:
+    """Draw the tabs; return the open one's container and its name (from ``TABS``).
+
+    The link keeps it as ``?tab=images``: a tab bound to the URL would store its translated label there, which
+    a language switch would break. On a session's first run, or after a language switch (the stored label is
+    then in the other language), the link says which tab opens; the first tab keeps the link as it was before.
+    """
+    labels = [tr("maml.img.tab_sine"), tr("maml.img.tab_images")]
+    if st.session_state.get("maml_tab") not in labels:
+        wanted = st.query_params.get("tab", TABS[0])
+        st.session_state["maml_tab"] = labels[TABS.index(wanted) if wanted in TABS else 0]
+    tabs = st.tabs(labels, key="maml_tab", on_change="rerun")
+    index = 1 if tabs[1].open else 0
+    if index:
+        st.query_params["tab"] = TABS[index]
+    else:
+        st.query_params.pop("tab", None)
+    return tabs[index], TABS[index]
+
+
+def sine_tab() -> None:
+    """Render the sinusoid tab top to bottom."""
     st.markdown(tr("maml.intro"))
     inputs = controls()
     folder = str(assets_dir())
@@ -122,6 +146,18 @@ def main() -> None:
             st.caption(tr("maml.land.guide"))
     st.caption(tr("common.timing_cached" if cached else "common.timing", ms=f"{ms:.0f}"))
     brain_link_and_try_this(tr, "maml")
+
+
+def main() -> None:
+    """Render the page: the title, then the open tab (the other one does not run)."""
+    limit_threads()
+    st.title(tr("maml.title"))
+    tab, name = open_tab()
+    with tab:
+        if name == "images":
+            images_tab(tr)
+        else:
+            sine_tab()
 
 
 main()

@@ -102,9 +102,9 @@ def open_tab() -> tuple[object, str]:
         st.session_state["maml_tab"] = labels[TABS.index(wanted) if wanted in TABS else 0]
     tabs = st.tabs(labels, key="maml_tab", on_change="rerun")
     index = 1 if tabs[1].open else 0
-    if index:
+    if index and st.query_params.get("tab") != TABS[index]:
         st.query_params["tab"] = TABS[index]
-    else:
+    elif not index:
         st.query_params.pop("tab", None)
     return tabs[index], TABS[index]
 

@@ -177,33 +177,35 @@ def _log_floor(values: np.ndarray) -> np.ndarray:
 def loss_curves(demo: ImagesDemo, lang: str = "en") -> go.Figure:
     """Return support and query cross-entropy (log scale) against inner step; lines stop where a loop diverged."""
     tr = translator(lang)
-    steps = list(range(demo.steps_done + 1))
-    fig = go.Figure()
-    for values, color, key in ((demo.support_loss, SUPPORT_COLOR, "maml.img.loss.support"),
-                               (demo.query_loss, QUERY_COLOR, "maml.img.loss.query")):
-        fig.add_trace(go.Scatter(x=steps, y=_log_floor(values), mode="lines+markers", name=tr(key),
-                                 line=dict(color=color, width=3), marker=dict(size=8)))
-    fig.update_xaxes(title_text=tr("fig.inner_step"), range=[-0.3, max(demo.steps, 1) + 0.3], dtick=1)
-    finite = _log_floor(np.concatenate([demo.support_loss, demo.query_loss]))
-    finite = np.log10(finite[np.isfinite(finite)])
-    lo, hi = (finite.min(), finite.max()) if finite.size else (-1.0, 1.0)
+    steps = np.arange(demo.steps_done + 1)
+    data = [dict(type="scatter", x=steps, y=_log_floor(values), mode="lines+markers", name=tr(key),
+                 line=dict(color=color, width=3), marker=dict(size=8))
+            for values, color, key in ((demo.support_loss, SUPPORT_COLOR, "maml.img.loss.support"),
+                                       (demo.query_loss, QUERY_COLOR, "maml.img.loss.query"))]
+    logs = np.log10(_log_floor(np.concatenate([demo.support_loss, demo.query_loss])))
+    logs = logs[np.isfinite(logs)]
+    lo, hi = (logs.min(), logs.max()) if logs.size else (-1.0, 1.0)
     pad = max(0.1, 0.08 * (hi - lo))  # a flat curve (one step, or a loss that does not move) still gets a range
-    fig.update_yaxes(title_text=tr("maml.img.loss.y"), type="log", range=[lo - pad, hi + pad], tickformat=".2g",
-                     minor=dict(showgrid=False))
-    return apply_style(fig, tr("maml.img.loss.title"), height=420, top=110)
+    layout = dict(xaxis=_step_axis(demo, tr),
+                  yaxis=dict(title=dict(text=tr("maml.img.loss.y")), type="log", range=[lo - pad, hi + pad],
+                             tickformat=".2g", minor=dict(showgrid=False)))
+    return apply_style(go.Figure(data=data, layout=layout), tr("maml.img.loss.title"), height=420, top=110)
 
 
 def accuracy_curve(demo: ImagesDemo, lang: str = "en") -> go.Figure:
     """Return query accuracy (percent) against inner step, with a dashed line at chance level 100/N."""
     tr = translator(lang)
-    steps = list(range(demo.steps_done + 1))
     chance = 100.0 / demo.n_way
-    fig = go.Figure(go.Scatter(x=steps, y=100 * np.asarray(demo.query_accuracy, dtype=np.float64),
-                               mode="lines+markers", name=tr("maml.img.acc.name"),
-                               line=dict(color=GREEN, width=3), marker=dict(size=8)))
-    fig.add_trace(go.Scatter(x=[-0.3, max(demo.steps, 1) + 0.3], y=[chance, chance], mode="lines",
-                             name=tr("maml.img.acc.chance", n=demo.n_way), hoverinfo="skip",
-                             line=dict(color=UNDECIDED, width=2, dash="dash")))
-    fig.update_xaxes(title_text=tr("fig.inner_step"), range=[-0.3, max(demo.steps, 1) + 0.3], dtick=1)
-    fig.update_yaxes(title_text=tr("maml.img.acc.y"), range=[-3, 103], ticksuffix="%")
-    return apply_style(fig, tr("maml.img.acc.title"), height=420, top=110)
+    data = [dict(type="scatter", x=np.arange(demo.steps_done + 1), y=100 * np.asarray(demo.query_accuracy, np.float64),
+                 mode="lines+markers", name=tr("maml.img.acc.name"), line=dict(color=GREEN, width=3),
+                 marker=dict(size=8)),
+            dict(type="scatter", x=_step_axis(demo, tr)["range"], y=[chance, chance], mode="lines", hoverinfo="skip",
+                 name=tr("maml.img.acc.chance", n=demo.n_way), line=dict(color=UNDECIDED, width=2, dash="dash"))]
+    layout = dict(xaxis=_step_axis(demo, tr),
+                  yaxis=dict(title=dict(text=tr("maml.img.acc.y")), range=[-3, 103], ticksuffix="%"))
+    return apply_style(go.Figure(data=data, layout=layout), tr("maml.img.acc.title"), height=420, top=110)
+
+
+def _step_axis(demo: ImagesDemo, tr) -> dict:
+    """Return the inner-step x axis of the curves: every step ticked, the requested ones in range."""
+    return dict(title=dict(text=tr("fig.inner_step")), range=[-0.3, max(demo.steps, 1) + 0.3], dtick=1)

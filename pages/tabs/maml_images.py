@@ -15,7 +15,7 @@ import streamlit as st
 from lab.checkpoint import CheckpointError
 from lab.compute import ComputeOutOfMemory
 from lab.demos import maml_images as demo
-from lab.fewshot_models import available_models, load_fewshot_model
+from lab.fewshot_models import ModelChoice, available_models, load_fewshot_model
 from lab.learners.maml_images import MAMLClassifier
 from lab.tasks.base import EpisodeBatch
 from lab.tasks.omniglot import default_omniglot_path
@@ -73,6 +73,15 @@ def lr_choices(model_lr: float) -> list[float]:
     return sorted(set(LR_CHOICES) | {float(model_lr)})
 
 
+def start_at_models_lr(choices: dict[str, ModelChoice]) -> None:
+    """On a switch of model, move the inner learning rate to the new model's own ``config.inner_lr``."""
+    choice = choices[st.session_state["img_model"]]
+    try:
+        st.session_state["img_lr"] = float(load_model(choice.path, checkpoint_stamp(choice.path)).config.inner_lr)
+    except (CheckpointError, OSError):
+        pass  # the script run that follows reports it in place
+
+
 def images_tab(tr: Callable[..., str]) -> None:
     """Draw the tab top to bottom: intro, sidebar controls, the animation, loss and accuracy, brain link."""
     st.markdown(tr("maml.img.intro"))
@@ -86,11 +95,12 @@ def images_tab(tr: Callable[..., str]) -> None:
         st.header(tr("common.controls"))
         labels = {c.label: c for c in choices}
         label = st.selectbox(tr("maml.img.model"), list(labels), key="img_model", bind="query-params",
-                             help=tr("maml.img.model_help"))
+                             help=tr("maml.img.model_help"), on_change=start_at_models_lr, args=(labels,))
     stem = labels[label].path
     stamp = checkpoint_stamp(stem)
     try:
-        model = load_model(stem, stamp)
+        with st.spinner(tr("common.computing")):
+            model = load_model(stem, stamp)
     except (CheckpointError, OSError) as exc:  # CheckpointError: missing, corrupt or mismatched
         st.error(tr("maml.img.err_model", msg=str(exc).rstrip(".")), icon=":material/block:")
         return

@@ -211,6 +211,25 @@ def test_switching_tabs_keeps_the_sinusoid_settings(sine_assets) -> None:
     assert at.slider(key="k").value == 5 and {"fit", "loss", "land"} <= set(figures(at))
 
 
+def test_images_tab_model_picker_lists_ones_own_models_and_their_inner_lr(images_assets, tmp_path) -> None:
+    import json
+    import shutil
+
+    models = tmp_path / "home" / "models"  # LAB_HOME/models, where `python -m lab train` saves
+    models.mkdir(parents=True)
+    shutil.copy(images_assets / "maml_glyphs.pt", models / "my_run.pt")
+    card = json.loads((images_assets / "maml_glyphs.json").read_text())
+    card["config"]["net"]["inner_lr"] = 0.2  # as if meta-trained with another step size
+    (models / "my_run.json").write_text(json.dumps(card))
+    at = images_page()
+    assert at.selectbox(key="img_model").options == ["maml · glyphs (shipped)", "my_run · glyphs"]
+    assert at.select_slider(key="img_lr").value == 0.4
+    at.selectbox(key="img_model").set_value("my_run · glyphs").run()
+    assert not at.exception
+    assert at.select_slider(key="img_lr").value == 0.2  # the inner learning rate starts at the model's own
+    assert {"img_pred", "img_loss", "img_acc"} <= set(figures(at))
+
+
 def test_images_tab_corrupt_model_is_reported_in_place(lab_assets, tmp_path, monkeypatch) -> None:
     for f in lab_assets.iterdir():
         (tmp_path / f.name).write_bytes(f.read_bytes())

@@ -29,6 +29,7 @@ def main() -> None:
         st.Page("pages/home.py", title=tr("nav.home"), icon=":material/home:", default=True),
         st.Page("pages/tasks.py", title=tr("nav.tasks"), icon=":material/extension:", url_path="tasks"),
         st.Page("pages/maml.py", title=tr("nav.maml"), icon=":material/bolt:", url_path="maml"),
+        st.Page("pages/protonet.py", title=tr("nav.protonet"), icon=":material/scatter_plot:", url_path="protonet"),
         st.Page("pages/relation.py", title=tr("nav.relation"), icon=":material/compare_arrows:", url_path="relation"),
         st.Page("pages/compare.py", title=tr("nav.compare"), icon=":material/leaderboard:", url_path="compare"),
     ]

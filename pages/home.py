@@ -12,6 +12,7 @@ run_through_app()
 tr = translator(st.session_state.get("lang", "en"))
 
 PAGES = [("pages/tasks.py", ":material/extension:", "tasks"), ("pages/maml.py", ":material/bolt:", "maml"),
+         ("pages/protonet.py", ":material/scatter_plot:", "protonet"),
          ("pages/relation.py", ":material/compare_arrows:", "relation"),
          ("pages/compare.py", ":material/leaderboard:", "compare")]
 

@@ -232,12 +232,17 @@ def project(support: torch.Tensor, query: torch.Tensor, protos: torch.Tensor, pr
 
 
 def _grid(proj: Projection, resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return grid axes ``x``, ``y`` ``[resolution]`` covering every projected point with a 12% margin."""
+    """Return grid axes ``x``, ``y`` ``[resolution]`` covering every projected point with a 12% margin.
+
+    Each axis spans at least a quarter of the other: when the points lie almost on a line (one component
+    holds nearly all the spread, as with an untrained net), the map stays a readable rectangle, not a sliver.
+    """
     pts = np.concatenate([proj.support, proj.query, proj.prototypes])[:, :2]
     lo, hi = pts.min(axis=0), pts.max(axis=0)
-    pad = np.maximum(hi - lo, 1e-6) * 0.12
-    return tuple(torch.linspace(float(lo[i] - pad[i]), float(hi[i] + pad[i]), resolution, dtype=torch.float64)
-                 for i in range(2))
+    half = np.maximum((hi - lo) / 2, max(float((hi - lo).max()) / 8, 1e-6)) * 1.12
+    centre = (lo + hi) / 2
+    return tuple(torch.linspace(float(centre[i] - half[i]), float(centre[i] + half[i]), resolution,
+                                dtype=torch.float64) for i in range(2))
 
 
 @lru_cache(maxsize=4)

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 from lab.i18n import translator
 from lab.viz import BLACK, OKABE_ITO, VERMILLION
-from lab.viz.episodes import _grid_height, _mosaic, _png_uri
+from lab.viz.episodes import _mosaic, _png_uri
 from lab.viz.style import apply_style
 
 if TYPE_CHECKING:
@@ -114,12 +114,12 @@ def embedding_map(demo: ProtoDemo, lang: str = "en") -> go.Figure:
         fig.add_trace(scatter(
             **xyz(proj.query[wrong]), mode="markers", name=tr("protonet.fig.misclassified", n=len(wrong)),
             marker=dict(color=ERROR_COLOR, size=sizes["ring"], symbol=symbols["ring"], line=dict(width=3)),
-            customdata=wrong.reshape(-1, 1), hoverinfo="skip"))
+            customdata=[int(i) for i in wrong], hoverinfo="skip"))
     fig.add_trace(scatter(
         **xyz(proj.query), mode="markers", showlegend=False, hovertext=_query_hover(demo, tr), hoverinfo="text",
         marker=dict(color=[class_color(k) for k in demo.query_y], size=sizes["query"], symbol=symbols["query"],
                     line=dict(color=BLACK, width=1)),
-        customdata=np.arange(len(demo.query_y)).reshape(-1, 1)))
+        customdata=list(range(len(demo.query_y)))))  # plain ints: what a click reports back
     fig.add_trace(scatter(
         **xyz(proj.prototypes), mode="markers", showlegend=False, hoverinfo="text",
         marker=dict(color=[class_color(k) for k in range(demo.n_way)], size=sizes["proto"],
@@ -148,6 +148,8 @@ def clicked_query(points: list[dict], n_queries: int) -> int | None:
     ``customdata`` of query markers and their rings), or ``None`` (nothing selected, or only other points)."""
     for point in points:
         data = point.get("customdata")
+        if isinstance(data, dict):  # a typed array comes back from the browser as {"0": value}
+            data = list(data.values())
         index = data[0] if isinstance(data, (list, tuple)) and data else data
         if isinstance(index, (int, float)) and 0 <= int(index) < n_queries:
             return int(index)
@@ -232,7 +234,7 @@ def query_comparison(demo: ProtoDemo, queries: list[int] | np.ndarray, lang: str
     height, width = canvas.shape
     size = demo.query_images.shape[-1]
     starts = [centres[0], centres[1]] + ([centres[1 + k]] if len(blocks) == 3 else [])  # each block's first column
-    fig = _image_figure(canvas, _grid_height(height, width, len(rows)),
+    fig = _image_figure(canvas, int(min(950, max(230, 75 * len(rows) + 140))),  # ~75 px a row, titles and axis
                         tr("protonet.cmp.title_wrong" if len(blocks) == 3 else "protonet.cmp.title"))
     for x, text in zip(starts, headers, strict=True):
         fig.add_annotation(x=x - size / 2, xanchor="left", y=-4, yanchor="bottom", showarrow=False,

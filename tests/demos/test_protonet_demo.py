@@ -192,3 +192,11 @@ def test_file_stamp_changes_when_a_checkpoint_is_rewritten(tmp_path) -> None:
     first = demo.file_stamp(stem)
     (tmp_path / "m.pt").write_bytes(b"22")
     assert first != demo.file_stamp(stem) != "-/-"
+
+
+def test_grid_of_nearly_collinear_points_stays_a_rectangle() -> None:
+    line = np.stack([np.linspace(-1, 1, 6), np.full(6, 0.5)], axis=1)  # no spread at all along axis 2
+    proj = demo.Projection("pca", line[:3], line[3:5], line[5:])
+    x, y = demo._grid(proj, 11)
+    assert x[0] < -1 and x[-1] > 1  # every point inside, with a margin
+    assert float(y[-1] - y[0]) >= float(x[-1] - x[0]) / 4 and float(y.mean()) == pytest.approx(0.5)

@@ -20,8 +20,18 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("LAB_SCREENSHOTS", "/tmp/neurometa_screens"))
-PAGES = {"home": "", "tasks": "tasks", "maml": "maml"}
+PAGES = {"home": "", "tasks": "tasks", "maml": "maml", "protonet": "protonet"}
 PLOT_DATA = "() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(e => JSON.stringify(e.data))"
+# Screen centre of the marker, in the first chart's trace of n points, that lies farthest from every other marker.
+CLEAR_QUERY = """(n) => {
+  const centre = p => { const r = p.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; };
+  const traces = Array.from(document.querySelector('.js-plotly-plot').querySelectorAll('.scatterlayer .trace'));
+  const all = traces.flatMap(t => Array.from(t.querySelectorAll('path.point')).map(centre));
+  const mine = traces.map(t => Array.from(t.querySelectorAll('path.point')).map(centre)).find(c => c.length === n);
+  const gap = c => Math.min(...all.filter(o => o !== c && (o[0] !== c[0] || o[1] !== c[1]))
+                                  .map(o => Math.hypot(o[0] - c[0], o[1] - c[1])));
+  return mine.reduce((best, c) => gap(c) > gap(best) ? c : best);
+}"""
 
 # CI sets LAB_REQUIRE_E2E=1 (and installs chromium) so a missing browser fails there instead of skipping.
 _MISSING_CHROMIUM = not CHROMIUM.exists() and not os.environ.get("LAB_REQUIRE_E2E")
@@ -49,19 +59,24 @@ def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> No
     raise TimeoutError(f"streamlit did not answer on port {port} within {timeout}s")
 
 
-def _assets_for_run(sine_assets: Path) -> Path:
-    """Prefer the shipped checkpoints (meaningful screenshots); fall back to the untrained test ones."""
+def _assets_for_run(test_assets: Path, folder: Path) -> Path:
+    """Return ``folder`` filled with links to every checkpoint the app loads: the shipped one where it exists
+    (meaningful screenshots), else the untrained test one (a checkpoint not yet made still gets its page)."""
     shipped = ROOT / "assets"
-    if all((shipped / f"{k}.{ext}").exists() for k in ("maml_sine", "pretrained_sine") for ext in ("pt", "json")):
-        return shipped
-    return sine_assets
+    for pt in test_assets.glob("*.pt"):
+        stem = pt.stem
+        source = shipped if all((shipped / f"{stem}.{ext}").exists() for ext in ("pt", "json")) else test_assets
+        for ext in ("pt", "json"):
+            (folder / f"{stem}.{ext}").symlink_to(source / f"{stem}.{ext}")
+    return folder
 
 
 @pytest.fixture(scope="module")
-def server(sine_assets: Path) -> Iterator[str]:
+def server(lab_assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start `streamlit run app.py` on a free port; yield its URL; stop it at the end."""
     port = _free_port()
-    env = dict(os.environ, LAB_ASSETS_DIR=str(_assets_for_run(sine_assets)))
+    assets = _assets_for_run(lab_assets, tmp_path_factory.mktemp("e2e_assets"))
+    env = dict(os.environ, LAB_ASSETS_DIR=str(assets), LAB_HOME=str(tmp_path_factory.mktemp("e2e_home")))
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
          str(port), "--client.showErrorDetails", "full"],
@@ -157,6 +172,29 @@ def test_language_switch_click_keeps_the_settings(page, server: str) -> None:
     page.get_by_role("radio", name="English").click()
     page.wait_for_function("() => document.querySelector('h1').innerText.includes('starting point')", timeout=60_000)
     _no_exception(page)
+
+
+def test_protonet_shots_slider_and_a_click_on_a_query(page, server: str) -> None:
+    page.goto(f"{server}/protonet")
+    _settle(page)
+    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+    before = page.evaluate(PLOT_DATA)
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text="Shots").get_by_role("slider")
+    thumb.focus()
+    thumb.press("ArrowRight")
+    page.wait_for_function(f"(before) => ({PLOT_DATA})().join() !== before.join()", arg=before, timeout=60_000)
+    _settle(page)
+    assert page.evaluate(PLOT_DATA)[0] != before[0]  # the embedding map is redrawn for 2 shots
+    assert "shots=2" in page.url, page.url
+    # Click the query marker (5 ways x 5 queries: the trace with 25 points) farthest from any other marker, so
+    # that no star or neighbour takes the click: its drawing appears beside its class's support drawings.
+    x, y = page.evaluate(CLEAR_QUERY, 25)
+    page.mouse.click(x, y)
+    page.locator(".gtitle", has_text="clicked query").first.wait_for(timeout=60_000)
+    _settle(page)
+    _no_exception(page)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "protonet_clicked.png"), full_page=True)
 
 
 def test_compare_page_shows_the_table(page, server: str) -> None:

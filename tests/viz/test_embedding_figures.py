@@ -116,6 +116,7 @@ def test_alt_text_counts_the_mistakes(episode) -> None:
     ([{"customdata": [7]}], 7),
     ([{"customdata": 3}], 3),
     ([{"customdata": [99]}, {"customdata": [2.0]}], 2),  # out of range (a stale selection), then a query
+    ([{"customdata": {"0": 4}}], 4),  # a typed array, as Streamlit passes it back
 ])
 def test_clicked_query(points: list[dict], expected: int | None) -> None:
     assert figs.clicked_query(points, n_queries=20) == expected

@@ -174,6 +174,44 @@ def test_language_switch_click_keeps_the_settings(page, server: str) -> None:
     _no_exception(page)
 
 
+def test_maml_images_tab_animates_and_its_steps_slider_redraws(page, server: str) -> None:
+    page.goto(f"{server}/maml")
+    _settle(page)
+    page.get_by_role("tab", name="Characters (few-shot classification)").click()
+    page.wait_for_function("() => location.search.includes('tab=images')", timeout=60_000)
+    _settle(page)
+    chart = page.locator(".js-plotly-plot").filter(has=page.locator(".imagelayer image")).first
+    chart.wait_for(timeout=60_000)  # the episode drawn as one image, with the animation's controls below it
+    assert chart.locator(".updatemenu-button").count() == 2 and chart.locator(".slider-container").count() == 1
+    before = page.evaluate(PLOT_DATA)
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text="Inner gradient steps").get_by_role("slider")
+    thumb.focus()
+    for _ in range(2):
+        thumb.press("ArrowLeft")
+    page.wait_for_function(f"(before) => ({PLOT_DATA})().join() !== before.join()", arg=before, timeout=60_000)
+    _settle(page)
+    assert "img_steps=3" in page.url and "tab=images" in page.url, page.url
+    chart = page.locator(".js-plotly-plot").filter(has=page.locator(".imagelayer image")).first
+    assert chart.evaluate("e => e.layout.sliders[0].steps.length") == 4  # frames 0..3 on the animation's slider
+    chart.locator(".updatemenu-button").first.click()  # Play: the frames run without an error
+    page.wait_for_timeout(2_500)
+    _no_exception(page)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "maml_images.png"), full_page=True)
+    page.get_by_role("radio", name="简体中文").click()  # the language switch keeps the open tab and its settings
+    page.wait_for_function("() => document.querySelector('h1').innerText.includes('起点')", timeout=60_000)
+    _settle(page)
+    assert page.get_by_role("tab", name="字符（小样本分类）").get_attribute("aria-selected") == "true"
+    assert "img_steps=3" in page.url and "tab=images" in page.url, page.url
+    page.get_by_role("radio", name="English").click()
+    page.wait_for_function("() => document.querySelector('h1').innerText.includes('starting point')", timeout=60_000)
+    _settle(page)
+    page.get_by_role("tab", name="Sine waves (regression)").click()
+    page.wait_for_function("() => !location.search.includes('tab=')", timeout=60_000)
+    _settle(page)
+    _no_exception(page)
+
+
 def test_protonet_shots_slider_and_a_click_on_a_query(page, server: str) -> None:
     page.goto(f"{server}/protonet")
     _settle(page)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 from lab.compute import ComputeOutOfMemory, guarded, make_generator
+from lab.learners.maml import AdaptationDiverged
 from lab.learners.maml_images import ImageAdaptStep, MAMLClassifier
 from lab.tasks.base import EpisodeBatch
 from lab.tasks.episodes import ClassSource, FewShotFamily
@@ -105,21 +105,12 @@ def sample_episode(data: str, n_way: int, k_shot: int, n_query: int, seed: int,
     return family.sample(make_generator(seed), 1)
 
 
-_STEP = re.compile(r"inner step (\d+)")
-
-
 def _adapt(model: MAMLClassifier, episode: EpisodeBatch, steps: int) -> tuple[list[ImageAdaptStep], str | None]:
     """Return ``(trace, error)``: the full trace, or on divergence the steps before it and the message."""
     try:
         return model.adapt_episode(episode, steps), None
-    except FloatingPointError as exc:
-        error = str(exc)
-    # adapt_episode is deterministic, so the steps before the blow-up are a shorter run of the same loop.
-    found = _STEP.search(error)
-    last_good = int(found.group(1)) - 1 if found else -1
-    if last_good < 0:
-        return [], error
-    return model.adapt_episode(episode, last_good), error
+    except AdaptationDiverged as exc:
+        return list(exc.trace), str(exc)
 
 
 def private_copy(model: MAMLClassifier, inner_lr: float) -> MAMLClassifier:

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from lab.learners.maml import AdaptationDiverged
 from lab.nets import Conv4, Params
 from lab.tasks.base import EpisodeBatch, check_positive
 
@@ -127,7 +128,11 @@ class MAMLClassifier(nn.Module):
             return vmap(one)(batch.support_x, batch.support_y, batch.query_x)
 
     def adapt_episode(self, episode: EpisodeBatch, steps: int | None = None) -> list[ImageAdaptStep]:
-        """Return one :class:`ImageAdaptStep` per inner step 0..``steps`` on the first task of ``episode``."""
+        """Return one :class:`ImageAdaptStep` per inner step 0..``steps`` on the first task of ``episode``.
+
+        Raises :class:`~lab.learners.maml.AdaptationDiverged` (a ``FloatingPointError``) carrying the steps
+        recorded before the loss became NaN or infinite.
+        """
         steps = self.config.test_steps if steps is None else steps
         check_positive("steps", steps, minimum=0)
         task = episode.task(0)
@@ -142,8 +147,8 @@ class MAMLClassifier(nn.Module):
                 q_logits = self.logits(params, qx)
                 q_loss = float(F.cross_entropy(q_logits, qy))
             if not (torch.isfinite(torch.tensor([s_loss, q_loss])).all()):
-                raise FloatingPointError(f"the loss became non-finite at inner step {step}: "
-                                         f"inner_lr={self.config.inner_lr} diverges; lower it")
+                raise AdaptationDiverged(f"the loss became non-finite at inner step {step}: "
+                                         f"inner_lr={self.config.inner_lr} diverges; lower it", trace)
             trace.append(ImageAdaptStep(step, s_loss, q_loss, q_logits.softmax(-1).cpu(),
                                         float((q_logits.argmax(-1) == qy).float().mean())))
             if step < steps:

@@ -9,6 +9,7 @@ import torch
 from lab.compute import ComputeOutOfMemory
 from lab.demos import maml_images as demo
 from lab.learners.fewshot import build_model
+from lab.learners.maml import AdaptationDiverged
 from lab.learners.maml_images import MAMLClassifier
 from lab.nets import load_params_, random_init
 from lab.tasks.omniglot import default_omniglot_path
@@ -79,9 +80,9 @@ def test_a_diverging_learning_rate_raises_in_the_learner_and_is_reported_with_th
     np.testing.assert_allclose(result.support_loss, [s.support_loss for s in kept])
 
 
-def test_a_divergence_message_without_a_step_keeps_no_steps(model, episode, monkeypatch) -> None:
+def test_a_divergence_at_step_0_keeps_no_steps(model, episode, monkeypatch) -> None:
     def blow_up(self, episode, steps=None):
-        raise FloatingPointError("the loss became non-finite")
+        raise AdaptationDiverged("the loss became non-finite at inner step 0", [])
 
     monkeypatch.setattr(MAMLClassifier, "adapt_episode", blow_up)
     result = demo.maml_images_demo(model, episode, 3, 0.4)

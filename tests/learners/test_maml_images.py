@@ -89,3 +89,13 @@ def test_a_diverging_inner_lr_is_reported():
     model = _model(inner_lr=1e12)
     with pytest.raises(FloatingPointError, match="diverges; lower it"):
         model.adapt_episode(_episode(t=1, n_way=3, k=2, q=2), steps=5)
+
+
+def test_a_diverging_inner_lr_keeps_the_steps_before_it():
+    from lab.learners.maml import AdaptationDiverged
+
+    model = _model(inner_lr=1e12)
+    with pytest.raises(AdaptationDiverged) as caught:
+        model.adapt_episode(_episode(t=1, n_way=3, k=2, q=2), steps=5)
+    steps = [s.step for s in caught.value.trace]
+    assert steps == list(range(len(steps))) and len(steps) in range(1, 6)

@@ -1,0 +1,62 @@
+"""The few-shot command line: eval's JSON schema with the pixel baseline on the same episodes, train into the
+lab folder and find the model again, and one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lab.cli import main
+from lab.evaluation import validate_report
+
+
+@pytest.fixture
+def assets(lab_assets, monkeypatch, tmp_path):
+    monkeypatch.setenv("LAB_ASSETS_DIR", str(lab_assets))
+    monkeypatch.setenv("LAB_HOME", str(tmp_path / "home"))
+    return lab_assets
+
+
+@pytest.mark.parametrize("learner", ["protonet", "relation", "maml"])
+def test_eval_json_follows_the_schema_with_a_baseline_row_per_cell(assets, capsys, learner):
+    assert main(["eval", learner, "--ways", "3,5", "--shots", "1", "--episodes", "4", "--queries", "2",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    validate_report(report)
+    assert report["task"] == f"fewshot-{learner}" and report["config"]["trained_on"] == "glyphs"
+    cells = {(r["method"], r["ways"], r["shots"]) for r in report["results"]}
+    assert cells == {(m, w, 1) for m in (learner, "pixel-nn") for w in (3, 5)}
+    assert all(r["metric"] == "accuracy" and 0 <= r["mean"] <= 1 and r["n"] == 4 for r in report["results"])
+
+
+def test_the_baseline_is_the_same_whatever_the_learner(assets, capsys):
+    rows = {}
+    for learner in ("protonet", "relation"):
+        main(["eval", learner, "--episodes", "5", "--queries", "3", "--json"])
+        report = json.loads(capsys.readouterr().out)
+        rows[learner] = [r for r in report["results"] if r["method"] == "pixel-nn"][0]["mean"]
+    assert rows["protonet"] == rows["relation"]
+
+
+def test_train_saves_into_the_lab_folder_and_eval_finds_it(assets, capsys, tmp_path):
+    assert main(["train", "protonet", "--iterations", "2", "--way", "3", "--query", "2", "--threads", "1",
+                 "--no-augment"]) == 0
+    saved = tmp_path / "home" / "models" / "protonet_glyphs_seed0.pt"
+    assert saved.exists()
+    capsys.readouterr()
+    assert main(["eval", "protonet", "--episodes", "3", "--queries", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["checkpoint"] == str(saved.with_suffix(""))
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["eval", "protonet", "--episodes", "1"], "at least 2 episodes"),
+    (["eval", "protonet", "--ways", "500", "--episodes", "2"], "n_way=500"),
+    (["eval", "protonet", "--ways", "five"], "whole numbers >= 1"),
+    (["eval", "protonet", "--checkpoint", "/nonexistent/model"], "model.pt is missing"),
+    (["train", "protonet", "--way", "1", "--iterations", "1"], "train_way"),
+])
+def test_bad_input_is_one_line_and_status_2(assets, capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

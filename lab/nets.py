@@ -14,6 +14,8 @@ training) whatever else ran before in the process.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import torch
@@ -146,6 +148,18 @@ def random_init(net_or_like: nn.Module | Params, seed: int) -> Params:
         bound = 1.0 / math.sqrt(math.prod(weight.shape[1:]))
         out[name] = (torch.rand(p.shape, generator=gen) * 2 - 1) * bound
     return out
+
+
+@contextmanager
+def test_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """Run the block with ``module`` in eval mode and without autograd, then restore its previous mode."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield module
+    finally:
+        module.train(was_training)
 
 
 def load_params_(net: nn.Module, params: Params) -> nn.Module:

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lab.nets import Conv4
+from lab.nets import Conv4, test_mode
 from lab.tasks.base import EpisodeBatch
 
 DISTANCES = ("euclidean", "cosine")
@@ -129,11 +129,6 @@ class ProtoNet(nn.Module):
 
     def scores(self, batch: EpisodeBatch) -> torch.Tensor:
         """Return class scores ``[T, Q, N]`` (logits; higher is more likely) in test mode, without gradients."""
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                n_way = int(batch.support_y.max()) + 1
-                return self.episode(batch.support_x, batch.support_y, batch.query_x, n_way).logits
-        finally:
-            self.train(was_training)
+        with test_mode(self):
+            n_way = int(batch.support_y.max()) + 1
+            return self.episode(batch.support_x, batch.support_y, batch.query_x, n_way).logits

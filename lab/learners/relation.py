@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lab.nets import conv_block
+from lab.nets import conv_block, test_mode
 from lab.tasks.base import EpisodeBatch
 
 
@@ -119,11 +119,6 @@ class RelationNet(nn.Module):
 
     def scores(self, batch: EpisodeBatch) -> torch.Tensor:
         """Return relation scores ``[T, Q, N]`` in test mode, without gradients."""
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                n_way = int(batch.support_y.max()) + 1
-                return self.episode(batch.support_x, batch.support_y, batch.query_x, n_way).scores
-        finally:
-            self.train(was_training)
+        with test_mode(self):
+            n_way = int(batch.support_y.max()) + 1
+            return self.episode(batch.support_x, batch.support_y, batch.query_x, n_way).scores

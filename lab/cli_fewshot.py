@@ -77,6 +77,8 @@ def add_train_command(sub: argparse._SubParsersAction, positive_int: Callable, p
     p.add_argument("--lr", type=positive_float, default=d.lr, help="Adam step size (cosine-decayed)")
     p.add_argument("--no-augment", action="store_true", help="no hand jitter of the training drawings")
     p.add_argument("--init-from", default=None, help="checkpoint of the same learner to start from")
+    p.add_argument("--mix-glyphs", type=float, default=0.0,
+                   help="share of training episodes from the glyph alphabets when --data omniglot (0..1)")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--distance", choices=("euclidean", "cosine"), default=None, help="protonet only")
     p.add_argument("--inner-lr", type=positive_float, default=None, help="maml only (default 0.4)")
@@ -99,6 +101,7 @@ def train_config(a: argparse.Namespace) -> FewShotTrainConfig:
         net["first_order"] = True
     overrides = {"data": a.data, "omniglot": a.omniglot, "iterations": a.iterations, "train_query": a.query,
                  "lr": a.lr, "augment": not a.no_augment, "init_from": a.init_from, "seed": a.seed, "net": net,
+                 "mix_glyphs": a.mix_glyphs,
                  "eval_every": max(1, min(base["eval_every"], a.iterations))}
     for key, value in (("train_way", a.way), ("train_shot", a.shot), ("meta_batch", a.meta_batch)):
         if value is not None:

@@ -55,6 +55,7 @@ class FewShotTrainConfig:
     augment: bool = True
     jitter: dict[str, float] = field(default_factory=dict)  # HandJitter sizes (empty: defaults)
     init_from: str | None = None  # checkpoint stem of the same learner to start from
+    mix_glyphs: float = 0.0  # share of episodes drawn from the glyph alphabets while training on Omniglot
     seed: int = 0
     eval_every: int = 250
     eval_episodes: int = 200
@@ -73,6 +74,8 @@ class FewShotTrainConfig:
         if not (self.lr > 0 and 0 <= self.lr_min <= self.lr and math.isfinite(self.lr)):
             raise ValueError(f"lr={self.lr}, lr_min={self.lr_min}: need 0 <= lr_min <= lr and lr > 0")
         HandJitter(**self.jitter)  # validates the sizes
+        if not 0 <= self.mix_glyphs < 1 or (self.mix_glyphs and self.data == "glyphs"):
+            raise ValueError(f"mix_glyphs={self.mix_glyphs} must be in [0, 1), and only with data='omniglot'")
 
     def card(self) -> dict[str, Any]:
         """Return the JSON-ready config stored in the checkpoint card (``net`` holds the model's fields)."""
@@ -140,6 +143,8 @@ def train_fewshot(config: FewShotTrainConfig, out: Path | str | None = None, run
     source = AugmentedSource(split.train, HandJitter(**config.jitter)) if config.augment else split.train
     family = FewShotFamily(source, config.train_way, config.train_shot, config.train_query)
     held_out = FewShotFamily(split.test, 5, config.eval_shot, 15)
+    glyphs = (FewShotFamily(data_split("glyphs").train, config.train_way, config.train_shot, config.train_query)
+              if config.mix_glyphs else None)
     eval_seed = derive_seed(make_generator(config.seed + 1))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     paths = _state_paths(Path(run_dir), config) if run_dir is not None else None
@@ -186,7 +191,8 @@ def train_fewshot(config: FewShotTrainConfig, out: Path | str | None = None, run
     for it in range(start + 1, config.iterations + 1):
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(config, it - 1)
-        batch = family.sample(rng, config.meta_batch).to(device)
+        use_glyphs = glyphs is not None and float(torch.rand((), generator=rng)) < config.mix_glyphs
+        batch = (glyphs if use_glyphs else family).sample(rng, config.meta_batch).to(device)
         loss, acc = model.loss(batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()} at iteration {it}; lower --lr")

@@ -50,6 +50,7 @@ def test_cosine_schedule_runs_from_lr_to_lr_min():
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("learner", "svm", "learner='svm'"), ("data", "mnist", "data='mnist'"), ("train_way", 1, "train_way"),
     ("lr", 0.0, "lr=0.0"), ("jitter", {"shear": -1}, "finite and >= 0"),
+    ("mix_glyphs", 0.5, "only with data='omniglot'"),
 ])
 def test_bad_configs_are_refused(field, value, message):
     with pytest.raises(ValueError, match=message):

@@ -18,8 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lab.compute import make_generator
 from lab.nets import Conv4, test_mode
-from lab.tasks.base import EpisodeBatch
+from lab.tasks.augment import jitter
+from lab.tasks.base import EpisodeBatch, check_positive
 
 DISTANCES = ("euclidean", "cosine")
 
@@ -32,12 +34,14 @@ class ProtoNetConfig:
     distance: str = "euclidean"  # squared Euclidean (the paper's choice: a Bregman divergence) or cosine
     cosine_scale: float = 10.0  # logits = scale * cosine similarity; without it softmax over [-1, 1] is too flat
     norm: str = "running"  # BatchNorm with running statistics: a query's embedding never depends on others
+    test_views: int = 1  # at test time, average each image's embedding over this many hand-jittered views
 
     def __post_init__(self) -> None:
         if self.distance not in DISTANCES:
             raise ValueError(f"distance={self.distance!r}; choose one of {DISTANCES}")
         if not self.cosine_scale > 0:
             raise ValueError(f"cosine_scale={self.cosine_scale} must be > 0")
+        check_positive("test_views", self.test_views)
 
     def to_dict(self) -> dict:
         """Return the config as a JSON-ready dict."""
@@ -90,13 +94,23 @@ class ProtoTrace:
         return self.logits.argmax(dim=-1)
 
 
-def embed_batch(encoder: nn.Module, support_x: torch.Tensor, query_x: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return ``(support [T, S, D], query [T, Q, D])`` embeddings from one pass of ``encoder`` over all images."""
+def embed_batch(encoder: nn.Module, support_x: torch.Tensor, query_x: torch.Tensor, views: int = 1,
+                view_seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return ``(support [T, S, D], query [T, Q, D])`` embeddings from one pass of ``encoder`` over all images.
+
+    With ``views > 1`` each embedding is the mean over the image itself and ``views - 1`` copies re-drawn
+    by :func:`lab.tasks.augment.jitter` (test-time augmentation: as if other hands drew the same
+    character), drawn from ``make_generator(view_seed)`` so the result is reproducible.
+    """
     t, s = support_x.shape[:2]
     q = query_x.shape[1]
     images = torch.cat([support_x.reshape(t * s, *support_x.shape[2:]), query_x.reshape(t * q, *query_x.shape[2:])])
     z = encoder(images)
+    if views > 1:
+        rng = make_generator(view_seed, images.device)
+        for _ in range(views - 1):
+            z = z + encoder(jitter(images, rng))
+        z = z / views
     return z[: t * s].view(t, s, -1), z[t * s:].view(t, q, -1)
 
 
@@ -111,10 +125,11 @@ class ProtoNet(nn.Module):
         self.encoder = Conv4(channels=self.config.channels, norm=self.config.norm)
 
     def episode(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor,
-                n_way: int) -> ProtoTrace:
-        """Return the trace for episodes ``support_x [T, S, 1, H, W]``, ``support_y [T, S]``, ``query_x [T, Q, ...]``."""
+                n_way: int, views: int = 1) -> ProtoTrace:
+        """Return the trace for episodes ``support_x [T, S, 1, H, W]``, ``support_y [T, S]``, ``query_x [T, Q, ...]``
+        (``views``: see :func:`embed_batch`)."""
         c = self.config
-        support_emb, query_emb = embed_batch(self.encoder, support_x, query_x)
+        support_emb, query_emb = embed_batch(self.encoder, support_x, query_x, views)
         protos = prototypes(support_emb, support_y, n_way)
         dist = pairwise_distances(query_emb, protos, c.distance)
         return ProtoTrace(support_emb, query_emb, protos, dist, proto_logits(dist, c.distance, c.cosine_scale))
@@ -128,7 +143,8 @@ class ProtoNet(nn.Module):
         return loss, accuracy
 
     def scores(self, batch: EpisodeBatch) -> torch.Tensor:
-        """Return class scores ``[T, Q, N]`` (logits; higher is more likely) in test mode, without gradients."""
+        """Return class scores ``[T, Q, N]`` (logits; higher is more likely) in test mode, without gradients,
+        averaging embeddings over ``config.test_views`` views."""
         with test_mode(self):
             n_way = int(batch.support_y.max()) + 1
-            return self.episode(batch.support_x, batch.support_y, batch.query_x, n_way).logits
+            return self.episode(batch.support_x, batch.support_y, batch.query_x, n_way, self.config.test_views).logits

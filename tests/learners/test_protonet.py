@@ -83,3 +83,22 @@ def test_training_lowers_the_loss_on_a_fixed_episode():
         loss.backward()
         opt.step()
     assert net.loss(batch)[0].item() < 0.5 * first.item()
+
+
+def test_test_time_views_average_jittered_embeddings_reproducibly():
+    from lab.compute import make_generator
+    from lab.learners.protonet import embed_batch
+    from lab.tasks.augment import jitter
+
+    net = ProtoNet(ProtoNetConfig(channels=8))
+    load_params_(net, random_init(net, 0))
+    net.eval()
+    batch = _episode(t=1, n_way=2, k=1, q=1)
+    with torch.no_grad():
+        s3, q3 = embed_batch(net.encoder, batch.support_x, batch.query_x, views=3, view_seed=4)
+        again, _ = embed_batch(net.encoder, batch.support_x, batch.query_x, views=3, view_seed=4)
+        images = torch.cat([batch.support_x[0], batch.query_x[0]])
+        rng = make_generator(4)
+        by_hand = (net.encoder(images) + net.encoder(jitter(images, rng)) + net.encoder(jitter(images, rng))) / 3
+    assert torch.equal(s3, again)
+    assert torch.allclose(torch.cat([s3[0], q3[0]]), by_hand, atol=1e-5)

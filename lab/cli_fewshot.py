@@ -47,6 +47,9 @@ def add_eval_arguments(p: argparse.ArgumentParser, kind: str, positive_int: Call
     p.add_argument("--episodes", type=positive_int, default=600, help="test episodes per row (at least 2)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the test episodes (same for every method)")
     p.add_argument("--checkpoint", default=None, help="checkpoint stem or .pt (default: see lab.fewshot_eval)")
+    if kind == "protonet":
+        p.add_argument("--views", type=positive_int, default=None,
+                       help="average each embedding over this many hand-jittered views (default: the model's, 1)")
     if kind == "maml":
         p.add_argument("--steps", type=int, default=None, help="inner steps at test time (default: the model's)")
 
@@ -57,7 +60,7 @@ def run_eval(kind: str, a: argparse.Namespace) -> dict[str, Any]:
     if episodes < 2:
         raise ValueError(f"--episodes {episodes}: a confidence interval needs at least 2 episodes")
     return evaluate_fewshot(kind, a.data, a.ways, a.shots, episodes, a.seed, a.checkpoint, a.omniglot, a.queries,
-                            getattr(a, "steps", None))
+                            getattr(a, "steps", None), views=getattr(a, "views", None))
 
 
 def add_train_command(sub: argparse._SubParsersAction, positive_int: Callable, positive_float: Callable,

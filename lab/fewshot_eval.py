@@ -51,7 +51,7 @@ def pick_checkpoint(kind: str, data: str, checkpoint: str | Path | None = None) 
 def evaluate_fewshot(kind: str, data: str = "glyphs", ways: list[int] | None = None, shots: list[int] | None = None,
                      episodes: int = 600, seed: int = 0, checkpoint: str | Path | None = None,
                      omniglot: str | Path | None = None, queries: int | None = None, steps: int | None = None,
-                     batch_size: int = 25) -> dict[str, Any]:
+                     batch_size: int = 25, views: int | None = None) -> dict[str, Any]:
     """Return the evaluation report of learner ``kind`` and the pixel baseline on held-out classes of ``data``."""
     if kind not in KINDS:
         raise ValueError(f"learner={kind!r}; choose one of {KINDS}")
@@ -59,6 +59,10 @@ def evaluate_fewshot(kind: str, data: str = "glyphs", ways: list[int] | None = N
     stem = pick_checkpoint(kind, data, checkpoint)
     model, meta = load_fewshot_model(stem, kind)
     split = data_split(data, omniglot)
+    if views is not None:
+        if kind != "protonet":
+            raise ValueError(f"--views is for protonet only (test-time jittered views), not {kind}")
+        model.config.test_views = views
     if kind == "maml":
         steps = model.config.test_steps if steps is None else steps
 
@@ -66,7 +70,7 @@ def evaluate_fewshot(kind: str, data: str = "glyphs", ways: list[int] | None = N
             return model.scores(batch, steps)
     else:
         score = model.scores
-    extra = {"steps": steps} if kind == "maml" else {}
+    extra = {"steps": steps} if kind == "maml" else {"views": model.config.test_views} if kind == "protonet" else {}
     rows = []
     for n_way in ways:
         for k_shot in shots:

@@ -56,6 +56,16 @@ def _paths(stem: Path | str) -> tuple[Path, Path]:
     return stem.with_name(stem.name + ".pt"), stem.with_name(stem.name + ".json")
 
 
+def checkpoint_stamp(stem: Path | str) -> str:
+    """Return ``"mtime:size/mtime:size"`` of ``<stem>.pt`` and ``<stem>.json`` (``-`` for a missing file): it
+    changes whenever the checkpoint is rewritten, so caches keyed on it pick a retrained model up."""
+    stamps = []
+    for path in _paths(stem):
+        stat = path.stat() if path.is_file() else None
+        stamps.append(f"{stat.st_mtime_ns}:{stat.st_size}" if stat else "-")
+    return "/".join(stamps)
+
+
 def sha256_of(path: Path) -> str:
     """Return the hex sha256 digest of the file at ``path``."""
     h = hashlib.sha256()

@@ -11,7 +11,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from lab.checkpoint import CheckpointError
+from lab.checkpoint import CheckpointError, checkpoint_stamp
 from lab.compute import ComputeOutOfMemory, limit_threads
 from lab.demos import compare as demo
 from lab.demos import fewshot
@@ -65,7 +65,7 @@ def model_pickers() -> tuple[list[str], dict[str, tuple[str, str]]]:
                             key=f"{method}_model", bind="query-params") or labels[0]
         path = choices[labels.index(pick)].path
         available.append(method)
-        picks[method] = (path, fewshot.checkpoint_stamp(path))
+        picks[method] = (path, checkpoint_stamp(path))
     if missing:
         st.caption(tr("compare.missing", methods=", ".join(missing)))
     if problems:

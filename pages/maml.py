@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from lab.checkpoint import assets_dir
+from lab.checkpoint import assets_dir, checkpoint_stamp
 from lab.compute import ComputeOutOfMemory, limit_threads
 from lab.demos import maml_sine as demo
 from lab.i18n import translator
@@ -31,17 +31,12 @@ TABS = ("sine", "images")  # language-neutral names of the tabs, as they appear 
 tr = translator(st.session_state.get("lang", "en"))
 
 
-def checkpoint_stamp(folder: str) -> str:
-    """Return a tag that changes whenever a checkpoint file in ``folder`` is rewritten (mtime and size).
+def folder_stamp(folder: str) -> str:
+    """Return a tag that changes whenever one of the sinusoid checkpoints in ``folder`` is rewritten.
 
     It keys both caches below, so re-running ``python -m lab pretrain`` takes effect without a restart.
     """
-    stamps = []
-    for stem, _ in demo.CHECKPOINTS.values():
-        for path in (Path(folder) / f"{stem}.pt", Path(folder) / f"{stem}.json"):
-            stat = path.stat() if path.is_file() else None
-            stamps.append(f"{stat.st_mtime_ns}:{stat.st_size}" if stat else "-")
-    return "/".join(stamps)
+    return "/".join(checkpoint_stamp(Path(folder) / stem) for stem, _ in demo.CHECKPOINTS.values())
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -114,7 +109,7 @@ def sine_tab() -> None:
     st.markdown(tr("maml.intro"))
     inputs = controls()
     folder = str(assets_dir())
-    stamp = checkpoint_stamp(folder)
+    stamp = folder_stamp(folder)
     try:
         load_starts(folder, stamp)
     except ValueError as exc:  # CheckpointError is a ValueError

@@ -9,6 +9,7 @@ import time
 
 import streamlit as st
 
+from lab.checkpoint import checkpoint_stamp
 from lab.compute import ComputeOutOfMemory, get_device, limit_threads
 from lab.demos import protonet as demo
 from lab.demos.episodes import omniglot_folder
@@ -121,7 +122,7 @@ def main() -> None:
     if inputs["source"] == "omniglot" and folder is None:
         st.info(tr("protonet.omniglot_missing"), icon=":material/folder_open:")
         return
-    args = dict(path=path, stamp=demo.file_stamp(path), source=inputs["source"], folder=str(folder) if folder else None)
+    args = dict(path=path, stamp=checkpoint_stamp(path), source=inputs["source"], folder=str(folder) if folder else None)
     try:
         load_model(args["path"], args["stamp"])
     except ValueError as exc:

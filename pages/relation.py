@@ -9,7 +9,7 @@ import time
 
 import streamlit as st
 
-from lab.checkpoint import CheckpointError
+from lab.checkpoint import CheckpointError, checkpoint_stamp
 from lab.compute import ComputeOutOfMemory, limit_threads
 from lab.demos import fewshot
 from lab.demos import relation as demo
@@ -55,7 +55,7 @@ def model_picker(method: str, label: str, key: str) -> tuple[str, str] | None:
     labels = [c.label for c in choices]
     pick = st.selectbox(label, labels, key=key, bind="query-params") or labels[0]
     path = choices[labels.index(pick)].path
-    return path, fewshot.checkpoint_stamp(path)
+    return path, checkpoint_stamp(path)
 
 
 def controls() -> dict:

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from lab.checkpoint import CheckpointError, load_checkpoint, load_sine_model, save_checkpoint, sha256_of
+from lab.checkpoint import (
+    CheckpointError,
+    checkpoint_stamp,
+    load_checkpoint,
+    load_sine_model,
+    save_checkpoint,
+    sha256_of,
+)
 from lab.evaluation import evaluate_maml_sine
 from lab.nets import SineMLP
 
@@ -47,6 +54,16 @@ def test_round_trip_gives_identical_outputs(stem: Path):
 def test_missing_files_say_how_to_remake_them(tmp_path: Path):
     with pytest.raises(CheckpointError, match=r"nothing\.pt is missing; re-run `python -m lab pretrain`"):
         load_checkpoint(tmp_path / "nothing", "maml_sine")
+
+
+def test_checkpoint_stamp_changes_when_rewritten(tmp_path: Path):
+    stem = tmp_path / "m"
+    assert checkpoint_stamp(stem) == "-/-"
+    (tmp_path / "m.pt").write_bytes(b"a")
+    (tmp_path / "m.json").write_text("{}")
+    first = checkpoint_stamp(stem)
+    (tmp_path / "m.pt").write_bytes(b"bb")  # the size changes even when the mtime does not
+    assert checkpoint_stamp(stem) != first and "-" not in first.split("/")
 
 
 def test_truncated_pt_is_reported_as_corrupted(stem: Path):

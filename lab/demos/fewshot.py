@@ -4,7 +4,6 @@
   models never saw them in training, so every page measures generalisation to new characters.
 * :func:`model_choices` — the loadable checkpoints of a *method*; ``"maml"`` and ``"fomaml"`` are both
   checkpoints of kind ``maml`` and differ in their card's ``net.first_order``.
-* :func:`checkpoint_stamp` — a tag that changes when a checkpoint is rewritten, for the pages' caches.
 """
 
 from __future__ import annotations
@@ -12,9 +11,13 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import torch
+
 from lab.checkpoint import CheckpointError, read_card
+from lab.compute import make_generator
 from lab.fewshot_models import ModelChoice, available_models
 from lab.tasks.episodes import ClassSource
+from lab.tasks.omniglot import ENV_VAR, default_omniglot_path
 from lab.tasks.splits import DATA_SOURCES, glyph_split, omniglot_split
 
 LEARNED = ("protonet", "relation", "maml", "fomaml")  # methods that need a trained checkpoint
@@ -23,17 +26,37 @@ KIND_OF = {"protonet": "protonet", "relation": "relation", "maml": "maml", "foma
 
 @lru_cache(maxsize=1)
 def _glyph_test() -> ClassSource:
-    return glyph_split().test
+    test = glyph_split().test
+    # One drawing per alphabet generates its stroke skeletons (~0.1 s each) now, once per process, so that
+    # no slider move pays for them later.
+    test.drawings(torch.arange(0, test.n_classes, test.chars_per_alphabet), 1, make_generator(0))
+    return test
+
+
+@lru_cache(maxsize=4)
+def _omniglot_test(folder: str, stamp: int) -> ClassSource:
+    """Return the Omniglot test split of ``folder``; ``stamp`` (its mtime) only keys the cache."""
+    return omniglot_split(folder).test
 
 
 def held_out_source(data: str, omniglot: str | Path | None = None) -> ClassSource:
-    """Return the held-out (test) classes of ``data``: ``"glyphs"`` or ``"omniglot"`` (read from ``omniglot``,
-    default the configured copy). Raises ``FileNotFoundError`` when no Omniglot copy is found and
-    ``ValueError`` for an unknown ``data`` or unusable Omniglot files."""
+    """Return the held-out (test) classes of ``data``: the 10 test glyph alphabets (400 classes) for
+    ``"glyphs"``, or the test alphabets of the Omniglot copy at ``omniglot`` (default: the configured copy,
+    :func:`lab.tasks.omniglot.default_omniglot_path`) for ``"omniglot"``.
+
+    Both are cached; an Omniglot split by folder and the folder's modification time, so a replaced archive
+    is read again. Raises ``FileNotFoundError`` when no Omniglot folder is configured or it does not exist,
+    and ``ValueError`` for an unknown ``data`` or unusable Omniglot files."""
     if data == "glyphs":
         return _glyph_test()
     if data == "omniglot":
-        return omniglot_split(omniglot).test  # the decoded archives are cached by the reader
+        omniglot = omniglot or default_omniglot_path()
+        if not omniglot:
+            raise FileNotFoundError(f"no Omniglot folder is configured; set {ENV_VAR} to the folder with the "
+                                    "Omniglot archives")
+        folder = Path(omniglot).expanduser()
+        # A missing folder is not cached: the reader raises an error that names it.
+        return _omniglot_test(str(folder), folder.stat().st_mtime_ns if folder.exists() else -1)
     raise ValueError(f"data={data!r}; choose one of {DATA_SOURCES}")
 
 
@@ -60,13 +83,3 @@ def model_choices(method: str) -> tuple[list[ModelChoice], list[str]]:
         choices = [c for c, f in zip(choices, flags, strict=True) if f is (method == "fomaml")]
     return choices, problems
 
-
-def checkpoint_stamp(stem: str | Path) -> str:
-    """Return ``"mtime:size/mtime:size"`` of ``<stem>.pt`` and ``<stem>.json`` (``-`` for a missing file): it
-    changes whenever the checkpoint is rewritten, so caches keyed on it pick a retrained model up."""
-    stamps = []
-    for suffix in (".pt", ".json"):
-        path = Path(f"{stem}{suffix}")
-        stat = path.stat() if path.is_file() else None
-        stamps.append(f"{stat.st_mtime_ns}:{stat.st_size}" if stat else "-")
-    return "/".join(stamps)

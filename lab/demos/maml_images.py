@@ -17,18 +17,17 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from lab.compute import ComputeOutOfMemory, guarded, make_generator
+from lab.demos import fewshot
 from lab.learners.maml import AdaptationDiverged
 from lab.learners.maml_images import ImageAdaptStep, MAMLClassifier
 from lab.tasks.base import EpisodeBatch
-from lab.tasks.episodes import ClassSource, FewShotFamily
-from lab.tasks.splits import glyph_split, omniglot_split
+from lab.tasks.episodes import FewShotFamily
 
 DATA_SOURCES = ("glyphs", "omniglot")
 MAX_STEPS = 10  # the page's slider range; each step costs a support gradient and a query forward pass
@@ -68,40 +67,18 @@ class ImagesDemo:
         return len(self.query_loss) - 1
 
 
-@lru_cache(maxsize=4)
-def _omniglot_test(folder: str, stamp: int) -> ClassSource:
-    """Return the Omniglot test split of ``folder``; ``stamp`` (its mtime) only keys the cache."""
-    return omniglot_split(folder).test
-
-
-def test_source(data: str, omniglot_path: str | Path | None = None) -> ClassSource:
-    """Return the held-out classes of ``data``: the glyph test alphabets, or Omniglot's test alphabets.
-
-    Raises ``ValueError`` for an unknown source or when ``data="omniglot"`` has no ``omniglot_path``, and
-    ``OSError`` for an unreadable folder.
-    """
-    if data == "glyphs":
-        return glyph_split().test
-    if data == "omniglot":
-        if not omniglot_path:
-            raise ValueError("no Omniglot folder is configured; set LAB_OMNIGLOT_DIR to the folder with the "
-                             "Omniglot archives")
-        folder = Path(omniglot_path).expanduser()
-        return _omniglot_test(str(folder), folder.stat().st_mtime_ns)
-    raise ValueError(f"data={data!r}; choose one of {DATA_SOURCES}")
-
-
 @guarded("cpu", lower="ways, shots or queries")
 def sample_episode(data: str, n_way: int, k_shot: int, n_query: int, seed: int,
                    omniglot_path: str | Path | None = None) -> EpisodeBatch:
     """Return one ``n_way``-way ``k_shot``-shot episode with ``n_query`` queries per class, drawn with ``seed``
-    from the held-out classes of ``data`` (see :func:`test_source`).
+    from the held-out classes of ``data`` (:func:`lab.demos.fewshot.held_out_source`).
 
     Support is ``[1, n_way * k_shot, 1, H, W]``, query ``[1, n_way * n_query, 1, H, W]``, labels class-major;
     ``meta["class_names"][0]`` names the classes. Raises the task family's ``ValueError`` (which names the
     limit) for an impossible request.
     """
-    family = FewShotFamily(test_source(data, omniglot_path), n_way=n_way, k_shot=k_shot, n_query=n_query)
+    family = FewShotFamily(fewshot.held_out_source(data, omniglot_path), n_way=n_way, k_shot=k_shot,
+                           n_query=n_query)
     return family.sample(make_generator(seed), 1)
 
 

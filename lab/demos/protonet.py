@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from lab.compute import ComputeOutOfMemory, make_generator, run_guarded
+from lab.demos import fewshot
 from lab.fewshot_models import load_fewshot_model
 from lab.learners.fewshot import evaluate_accuracy
 from lab.learners.protonet import (
@@ -37,7 +37,6 @@ from lab.learners.protonet import (
     prototypes,
 )
 from lab.tasks.episodes import FewShotFamily
-from lab.tasks.splits import DATA_SOURCES, glyph_split, omniglot_split
 
 # Widget label -> (method, dimensions). The labels are the methods' own names, the same in every language,
 # because a widget bound to the URL stores its label there.
@@ -245,25 +244,6 @@ def _grid(proj: Projection, resolution: int) -> tuple[torch.Tensor, torch.Tensor
                                 dtype=torch.float64) for i in range(2))
 
 
-@lru_cache(maxsize=4)
-def held_out_source(source: str, omniglot_path: str | None = None):
-    """Return the held-out class source of ``source``: the 10 test glyph alphabets (400 classes), or the test
-    alphabets of the Omniglot copy at ``omniglot_path`` (:func:`lab.tasks.splits.omniglot_split`).
-
-    The glyph alphabets' stroke skeletons are generated here, once per process (~0.1 s each), so that no
-    slider move pays for them later."""
-    if source == "glyphs":
-        test = glyph_split().test
-        test.drawings(torch.arange(0, test.n_classes, test.chars_per_alphabet), 1, make_generator(0))
-        return test
-    if source == "omniglot":
-        if not omniglot_path:
-            raise ValueError("no Omniglot folder is configured; set LAB_OMNIGLOT_DIR to the folder with the "
-                             "Omniglot archives")
-        return omniglot_split(omniglot_path).test
-    raise ValueError(f"source={source!r}; choose one of {DATA_SOURCES}")
-
-
 def _device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
@@ -272,12 +252,14 @@ def protonet_demo(model: ProtoNet, source: str, n_way: int, k_shot: int, n_query
                   projection: str, seed: int, omniglot_path: str | None = None,
                   resolution: int = GRID) -> ProtoDemo:
     """Return the :class:`ProtoDemo` of one ``n_way``-way ``k_shot``-shot episode of held-out classes of
-    ``source`` with ``n_query`` queries per class, drawn with ``seed``.
+    ``source`` (:func:`lab.demos.fewshot.held_out_source`) with ``n_query`` queries per class, drawn with
+    ``seed``.
 
     Runs on ``model``'s device, holding its job slot. Raises ``ValueError`` naming the limit for an impossible
     request (more ways than classes, more drawings than a character has) and ``ComputeOutOfMemory``.
     """
-    family = FewShotFamily(held_out_source(source, omniglot_path), n_way=n_way, k_shot=k_shot, n_query=n_query)
+    family = FewShotFamily(fewshot.held_out_source(source, omniglot_path), n_way=n_way, k_shot=k_shot,
+                           n_query=n_query)
     if projection not in PROJECTIONS:
         raise ValueError(f"projection={projection!r}; choose one of {list(PROJECTIONS)}")
     if distance not in DISTANCES:
@@ -323,7 +305,7 @@ def accuracy_by_shots(model: ProtoNet, source: str, n_way: int, distance: str, s
     shot counts (only the drawings differ). Shot counts that need more drawings than the source has per
     class are left out. Raises ``ValueError`` for an impossible ``n_way``.
     """
-    src = held_out_source(source, omniglot_path)
+    src = fewshot.held_out_source(source, omniglot_path)
     device = _device(model)
     limit = src.drawings_per_class
     usable = [k for k in shots if limit is None or k + n_query <= limit]
@@ -355,12 +337,3 @@ def load_protonet(path: str | Path, map_location: torch.device | str = "cpu") ->
         pass  # best effort: the user's own request then fails the same way and is reported
     return model
 
-
-def file_stamp(path: str | Path) -> str:
-    """Return a tag that changes whenever ``<path>.pt`` or ``<path>.json`` is rewritten (mtime and size)."""
-    stamps = []
-    for suffix in (".pt", ".json"):
-        file = Path(str(path) + suffix)
-        stat = file.stat() if file.is_file() else None
-        stamps.append(f"{stat.st_mtime_ns}:{stat.st_size}" if stat else "-")
-    return "/".join(stamps)

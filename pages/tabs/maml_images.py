@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import streamlit as st
 
-from lab.checkpoint import CheckpointError
+from lab.checkpoint import CheckpointError, checkpoint_stamp
 from lab.compute import ComputeOutOfMemory
 from lab.demos import maml_images as demo
 from lab.fewshot_models import ModelChoice, available_models, load_fewshot_model
@@ -24,16 +23,6 @@ from pages import brain_link_and_try_this
 
 LR_CHOICES = [0.001, 0.01, 0.03, 0.1, 0.2, 0.4, 1.0, 2.0, 5.0, 10.0, 100.0, 1e3, 1e4, 1e6, 1e9, 1e12]
 DEFAULTS = dict(ways=5, shots=1, queries=3, steps=5, seed=0)
-
-
-def checkpoint_stamp(stem: str) -> str:
-    """Return a tag that changes whenever ``<stem>.pt`` or ``<stem>.json`` is rewritten (mtime and size)."""
-    stamps = []
-    for suffix in (".pt", ".json"):
-        path = Path(stem + suffix)
-        stat = path.stat() if path.is_file() else None
-        stamps.append(f"{stat.st_mtime_ns}:{stat.st_size}" if stat else "-")
-    return "/".join(stamps)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

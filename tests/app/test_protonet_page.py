@@ -57,7 +57,7 @@ def test_moving_shots_changes_the_map_but_not_the_curve() -> None:
 def test_more_ways_than_classes_is_an_error_in_place(monkeypatch) -> None:
     import torch
 
-    import lab.demos.protonet as demo_module
+    import lab.demos.fewshot as fewshot_module
 
     class ThreeClasses:
         name, n_classes, drawings_per_class = "three classes", 3, None
@@ -68,7 +68,7 @@ def test_more_ways_than_classes_is_an_error_in_place(monkeypatch) -> None:
         def drawings(self, ids, n, rng):
             return torch.rand((len(ids), n, 1, 28, 28), generator=rng)
 
-    monkeypatch.setattr(demo_module, "held_out_source", lambda source, path=None: ThreeClasses())
+    monkeypatch.setattr(fewshot_module, "held_out_source", lambda source, path=None: ThreeClasses())
     at = page(PAGE).run()
     at.number_input(key="seed").set_value(4242).run()  # inputs no earlier test cached
     at.slider(key="ways").set_value(4).run()

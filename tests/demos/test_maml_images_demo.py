@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from lab.compute import ComputeOutOfMemory
+from lab.demos import fewshot
 from lab.demos import maml_images as demo
 from lab.learners.fewshot import build_model
 from lab.learners.maml import AdaptationDiverged
@@ -114,10 +115,11 @@ def test_episodes_are_seeded_and_come_from_held_out_alphabets() -> None:
     assert alphabets <= set(range(40, 50))  # glyph_split holds alphabets 40-49 out of training
 
 
-def test_impossible_or_unknown_requests_say_why() -> None:
+def test_impossible_or_unknown_requests_say_why(monkeypatch) -> None:
     with pytest.raises(ValueError, match="n_way=401"):
         demo.sample_episode("glyphs", 401, 1, 1, seed=0)
-    with pytest.raises(ValueError, match="no Omniglot folder"):
+    monkeypatch.setattr(fewshot, "default_omniglot_path", lambda: None)  # no folder given and none configured
+    with pytest.raises(FileNotFoundError, match="no Omniglot folder"):
         demo.sample_episode("omniglot", 5, 1, 1, seed=0, omniglot_path=None)
     with pytest.raises(ValueError, match="choose one of"):
         demo.sample_episode("mnist", 5, 1, 1, seed=0)

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from lab.compute import make_generator
+from lab.demos import fewshot
 from lab.demos import protonet as demo
 from lab.learners.protonet import pairwise_distances
 from lab.tasks.episodes import FewShotFamily
@@ -99,7 +100,7 @@ def test_euclidean_regions_are_the_power_diagram_and_match_the_slow_path() -> No
 
 def test_demo_misclassified_are_the_wrong_argmax_of_the_networks_logits(model) -> None:
     result = demo.protonet_demo(model, "glyphs", 5, 2, 4, "euclidean", "PCA 2D", seed=3)
-    family = FewShotFamily(demo.held_out_source("glyphs"), n_way=5, k_shot=2, n_query=4)
+    family = FewShotFamily(fewshot.held_out_source("glyphs"), n_way=5, k_shot=2, n_query=4)
     batch = family.sample(make_generator(3), 1)
     with torch.no_grad():
         logits = model.episode(batch.support_x, batch.support_y, batch.query_x, 5).logits[0]  # config: euclidean
@@ -162,8 +163,8 @@ def test_missing_optional_package_names_it(model, monkeypatch) -> None:
 
 def test_impossible_requests_name_the_limit(model, monkeypatch) -> None:
     with pytest.raises(ValueError, match="choose one of"):
-        demo.held_out_source("mnist")
-    monkeypatch.setattr(demo, "held_out_source", lambda source, path=None: TinySource(3))
+        fewshot.held_out_source("mnist")
+    monkeypatch.setattr(fewshot, "held_out_source", lambda source, path=None: TinySource(3))
     with pytest.raises(ValueError, match="n_way=5 but tiny has 3 classes"):
         demo.protonet_demo(model, "glyphs", 5, 1, 1, "euclidean", "PCA 2D", seed=0)
     with pytest.raises(ValueError, match="choose k_shot \\+ n_query <= 12"):
@@ -180,18 +181,9 @@ def test_accuracy_by_shots_shapes_and_drawing_limit(model, monkeypatch) -> None:
     assert list(curve.shots) == [1, 2, 5] and curve.mean.shape == (3,) and curve.ci95.shape == (3,)
     assert np.all((curve.mean >= 0) & (curve.mean <= 1)) and np.all(np.isfinite(curve.ci95))
     assert curve.n_way == 3 and curve.n_episodes == 6
-    monkeypatch.setattr(demo, "held_out_source", lambda source, path=None: TinySource(3))
+    monkeypatch.setattr(fewshot, "held_out_source", lambda source, path=None: TinySource(3))
     limited = demo.accuracy_by_shots(model, "glyphs", 2, "cosine", seed=0, n_episodes=3)  # 12 drawings a class
     assert list(limited.shots) == [1, 2, 3, 5]  # 10 shots + 5 queries would need 15
-
-
-def test_file_stamp_changes_when_a_checkpoint_is_rewritten(tmp_path) -> None:
-    stem = tmp_path / "m"
-    assert demo.file_stamp(stem) == "-/-"
-    (tmp_path / "m.pt").write_bytes(b"1")
-    first = demo.file_stamp(stem)
-    (tmp_path / "m.pt").write_bytes(b"22")
-    assert first != demo.file_stamp(stem) != "-/-"
 
 
 def test_grid_of_nearly_collinear_points_stays_a_rectangle() -> None:

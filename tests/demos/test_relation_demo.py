@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -76,9 +79,23 @@ def test_held_out_source(monkeypatch) -> None:
     assert glyphs.n_classes == 400  # the 10 held-out alphabets of 40 characters
     with pytest.raises(ValueError, match="data='mnist'"):
         fewshot.held_out_source("mnist")
-    monkeypatch.setattr("lab.tasks.splits.default_omniglot_path", lambda: None)
-    with pytest.raises(FileNotFoundError, match="Omniglot"):
+    assert fewshot.held_out_source("glyphs") is glyphs  # cached, its skeletons generated once
+    monkeypatch.setattr(fewshot, "default_omniglot_path", lambda: None)
+    with pytest.raises(FileNotFoundError, match="no Omniglot folder is configured; set LAB_OMNIGLOT_DIR"):
         fewshot.held_out_source("omniglot")
+    with pytest.raises(FileNotFoundError, match="nowhere does not exist"):  # the reader's message, not cached
+        fewshot.held_out_source("omniglot", "/nowhere")
+
+
+def test_held_out_omniglot_is_read_again_when_its_folder_changes(tmp_path, monkeypatch) -> None:
+    reads = []
+    monkeypatch.setattr(fewshot, "omniglot_split", lambda path: reads.append(path) or SimpleNamespace(test=object()))
+    os.utime(tmp_path, ns=(10**18, 10**18))
+    first = fewshot.held_out_source("omniglot", tmp_path)
+    assert fewshot.held_out_source("omniglot", str(tmp_path)) is first and len(reads) == 1
+    (tmp_path / "images_background.zip").write_bytes(b"")  # a replaced archive changes the folder's mtime
+    os.utime(tmp_path, ns=(2 * 10**18, 2 * 10**18))
+    assert fewshot.held_out_source("omniglot", tmp_path) is not first and len(reads) == 2
 
 
 def test_model_choices_split_maml_by_first_order(lab_assets, tmp_path, monkeypatch) -> None:
@@ -94,13 +111,3 @@ def test_model_choices_split_maml_by_first_order(lab_assets, tmp_path, monkeypat
     assert len(fewshot.model_choices("relation")[0]) == 1
     with pytest.raises(ValueError, match="method='knn'"):
         fewshot.model_choices("knn")
-
-
-def test_checkpoint_stamp_changes_when_rewritten(tmp_path) -> None:
-    stem = tmp_path / "m"
-    assert fewshot.checkpoint_stamp(stem) == "-/-"
-    (tmp_path / "m.pt").write_bytes(b"a")
-    (tmp_path / "m.json").write_text("{}")
-    first = fewshot.checkpoint_stamp(stem)
-    (tmp_path / "m.pt").write_bytes(b"bb")
-    assert fewshot.checkpoint_stamp(stem) != first and "-" not in first.split("/")

@@ -233,7 +233,7 @@ GLYPH_RECIPES: dict[str, dict[str, Any]] = {
     "protonet": {"train_way": 60, "train_shot": 1, "train_query": 5, "iterations": 800, "eval_every": 200},
     "relation": {"train_way": 20, "train_shot": 1, "train_query": 5, "iterations": 1000, "eval_every": 250},
     "maml": {"train_way": 5, "train_shot": 1, "train_query": 5, "meta_batch": 8, "iterations": 600,
-             "eval_every": 150, "net": {"inner_lr": 0.4, "inner_steps": 1, "test_steps": 3}},
+             "eval_every": 150, "net": {"inner_lr": 0.4, "inner_steps": 1, "test_steps": 1}},
 }
 
 

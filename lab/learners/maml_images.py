@@ -38,7 +38,7 @@ class MAMLImageConfig:
     norm: str = "batch"  # see the module docstring
     inner_lr: float = 0.4  # alpha (paper, Omniglot: 0.4)
     inner_steps: int = 1  # steps while meta-training (paper, 5-way: 1)
-    test_steps: int = 3  # steps at test time (paper, 5-way: 3)
+    test_steps: int = 1  # steps at test time (paper: 3; here more steps than trained overshoot, see issue 3's note)
     first_order: bool = False  # True: FOMAML, no second derivatives
     extra: dict = field(default_factory=dict)  # free-form notes saved with the model
 

@@ -34,13 +34,13 @@ def test_split_first_convolution_equals_the_concatenated_pairs():
     assert torch.allclose(fast, naive, atol=1e-5)
 
 
-def test_k_shot_class_features_are_sums_of_the_shots():
+def test_k_shot_class_features_are_means_of_the_shots():
     net = _net().eval()
     batch = _episode(t=1, n_way=2, k=3, q=1)
     with torch.no_grad():
         trace = net.episode(batch.support_x, batch.support_y, batch.query_x, 2)
         maps = net.encoder(batch.support_x[0, 3:6])
-    assert torch.allclose(trace.class_features[0, 1], maps.sum(0), atol=1e-5)
+    assert torch.allclose(trace.class_features[0, 1], maps.mean(0), atol=1e-5)
 
 
 def test_loss_is_mse_to_the_one_hot_match():

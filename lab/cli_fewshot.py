@@ -83,6 +83,8 @@ def add_train_command(sub: argparse._SubParsersAction, positive_int: Callable, p
     p.add_argument("--mix-glyphs", type=float, default=0.0,
                    help="share of training episodes from the glyph alphabets when --data omniglot (0..1)")
     p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--eval-episodes", type=positive_int, default=d.eval_episodes,
+                   help="held-out 5-way episodes in each progress check (the accuracy-vs-time curve)")
     p.add_argument("--distance", choices=("euclidean", "cosine"), default=None, help="protonet only")
     p.add_argument("--inner-lr", type=positive_float, default=None, help="maml only (default 0.4)")
     p.add_argument("--inner-steps", type=positive_int, default=None, help="maml only (default 1)")
@@ -104,7 +106,7 @@ def train_config(a: argparse.Namespace) -> FewShotTrainConfig:
         net["first_order"] = True
     overrides = {"data": a.data, "omniglot": a.omniglot, "iterations": a.iterations, "train_query": a.query,
                  "lr": a.lr, "augment": not a.no_augment, "init_from": a.init_from, "seed": a.seed, "net": net,
-                 "mix_glyphs": a.mix_glyphs,
+                 "mix_glyphs": a.mix_glyphs, "eval_episodes": a.eval_episodes,
                  "eval_every": max(1, min(base["eval_every"], a.iterations))}
     for key, value in (("train_way", a.way), ("train_shot", a.shot), ("meta_batch", a.meta_batch)):
         if value is not None:

@@ -41,7 +41,7 @@ def test_the_baseline_is_the_same_whatever_the_learner(assets, capsys):
 
 def test_train_saves_into_the_lab_folder_and_eval_finds_it(assets, capsys, tmp_path):
     assert main(["train", "protonet", "--iterations", "2", "--way", "3", "--query", "2", "--threads", "1",
-                 "--no-augment"]) == 0
+                 "--no-augment", "--eval-episodes", "2"]) == 0
     saved = tmp_path / "home" / "models" / "protonet_glyphs_seed0.pt"
     assert saved.exists()
     capsys.readouterr()

@@ -156,8 +156,7 @@ def train_fewshot(config: FewShotTrainConfig, out: Path | str | None = None, run
             optimizer.load_state_dict(saved["optimizer"])
             rng.set_state(saved["rng"])
             start, wall_before = int(saved["iteration"]), float(saved["wall_s"])
-            curve = [tuple(row) for row in saved["curve"].tolist()]
-            curve = [(int(i), float(w), float(a)) for i, w, a in curve]
+            curve = [(int(i), float(w), float(a)) for i, w, a in saved["curve"].tolist()]
         except Exception:  # noqa: BLE001 - a damaged resume file just means starting over
             start, curve = 0, []
     t0 = time.perf_counter()

@@ -1,0 +1,118 @@
+"""MANN: LRUA writes against a hand computation, reads, memory carried within and reset between episodes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lab.compute import make_generator
+from lab.learners.mann import (MANN, MEMORY_INIT, LSTMBaseline, MANNConfig, correct_steps, cosine_read_weights,
+                               episode_loss, least_used, lrua_write_weights, write_memory)
+from lab.nets import load_params_, random_init
+from lab.tasks.mann_episodes import MANNTaskFamily
+from tests.tasks.test_episodes import CountingSource
+
+TINY = {"n_classes": 3, "image_size": 4, "controller": 16, "memory_slots": 6, "memory_width": 5, "read_heads": 2}
+
+
+def _model(cls=MANN, **changes) -> MANN:
+    model = cls(MANNConfig(**{**TINY, **changes}))
+    load_params_(model, random_init(model, 7))
+    return model
+
+
+def _episodes(n: int = 2, seed: int = 0, label_mode: str = "onehot"):
+    family = MANNTaskFamily(CountingSource(n_classes=12, drawings_per_class=20), 3, 9, label_mode, 4)
+    batch = family.sample(make_generator(seed), n)
+    batch.images = batch.images / 12  # CountingSource's values are class numbers; keep inputs in [0, 1]
+    return batch
+
+
+def test_lrua_write_against_a_hand_computation() -> None:
+    usage = torch.tensor([[0.5, 0.1, 0.9, 0.3]])
+    least = least_used(usage, 1)
+    assert least.tolist() == [[1]]
+    prev_read = torch.tensor([[[0.1, 0.2, 0.3, 0.4]]])
+    write = lrua_write_weights(torch.tensor([[0.25]]), prev_read, least)
+    # 0.25 * previous read weights + 0.75 * one-hot(least used slot 1)
+    assert torch.allclose(write, torch.tensor([[[0.025, 0.8, 0.075, 0.1]]]))
+    memory = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.5]]])
+    after = write_memory(memory, write, torch.tensor([[[2.0, -1.0]]]), least[:, 0])
+    # slot 1 is wiped first, then every slot gets its write weight times a = (2, -1)
+    expected = torch.tensor([[[1.05, -0.025], [1.6, -0.8], [1.15, 0.925], [0.7, 0.4]]])
+    assert torch.allclose(after, expected)
+
+
+def test_least_used_breaks_ties_towards_low_slots_and_gives_one_slot_per_head() -> None:
+    assert least_used(torch.zeros(1, 5), 3).tolist() == [[0, 1, 2]]
+    assert least_used(torch.tensor([[3.0, 0.2, 1.0, 0.1]]), 2).tolist() == [[3, 1]]
+
+
+def test_step_updates_usage_with_decay_and_wipes_the_least_used_slot() -> None:
+    model = _model(gamma=0.9)
+    state = model.initial_state(1)
+    state.usage = torch.tensor([[0.4, 0.0, 0.7, 0.2, 0.9, 0.5]])
+    state.read_weights = torch.softmax(torch.randn(1, 2, 6, generator=make_generator(1)), -1)
+    x = torch.randn(1, 4 * model.config.controller, generator=make_generator(2))
+    _, new, wrote = model.step(x, state)
+    assert wrote["wiped"].tolist() == [1]  # slot 1 has the lowest usage
+    expected_usage = 0.9 * state.usage + new.read_weights.sum(1) + wrote["write"].sum(1)
+    assert torch.allclose(new.usage, expected_usage)
+    # Each head's write weights are a convex mix of two distributions, so they sum to one.
+    assert torch.allclose(wrote["write"].sum(-1), torch.ones(1, 2))
+
+
+def test_read_weights_sum_to_one() -> None:
+    gen = make_generator(3)
+    weights = cosine_read_weights(torch.randn(4, 3, 5, generator=gen), torch.randn(4, 7, 5, generator=gen),
+                                  torch.rand(4, 3, generator=gen) * 5 + 1)
+    assert torch.allclose(weights.sum(-1), torch.ones(4, 3))
+    trace = _model()(_episodes(), record=True)
+    assert trace.read_weights.shape == (2, 9, 2, 6)
+    assert torch.allclose(trace.read_weights.sum(-1), torch.ones(2, 9, 2), atol=1e-6)
+    assert bool((trace.read_weights >= 0).all())
+
+
+def test_memory_is_carried_within_an_episode() -> None:
+    model, batch = _model(), _episodes()
+    trace = model(batch, record=True, keep_memory=True)
+    inputs = model.input_gates(torch.cat([batch.images.flatten(2), batch.label_inputs], -1))
+    state = model.initial_state(2)
+    for t in range(9):
+        logits, state, _ = model.step(inputs[:, t], state)
+        assert torch.allclose(logits, trace.logits[:, t], atol=1e-6)
+        assert torch.allclose(state.memory, trace.memory[:, t], atol=1e-6)
+    # What is written stays: the memory after the last step is far from the fresh one, and a step run on a
+    # fresh memory instead of the carried one gives other outputs.
+    assert float((trace.memory[:, -1] - MEMORY_INIT).abs().max()) > 0.1
+    fresh_logits, _, _ = model.step(inputs[:, 8], model.initial_state(2))
+    assert not torch.allclose(fresh_logits, trace.logits[:, 8], atol=1e-4)
+
+
+def test_memory_is_reset_between_episodes() -> None:
+    model = _model()
+    first, second = _episodes(1, seed=0), _episodes(1, seed=1)
+    alone = model(second).logits
+    model(first)  # an earlier episode leaves nothing behind
+    assert torch.allclose(model(second).logits, alone)
+    both = _episodes(2, seed=0)
+    one = both.to("cpu")
+    one.images, one.label_inputs = both.images[1:], both.label_inputs[1:]
+    assert torch.allclose(model(both).logits[1], model(one).logits[0], atol=1e-6)  # batched = one at a time
+
+
+@pytest.mark.parametrize("cls", [MANN, LSTMBaseline])
+def test_string_labels_give_five_five_way_outputs(cls) -> None:
+    batch = _episodes(label_mode="string")
+    model = _model(cls, label_mode="string")
+    trace = model(batch)
+    assert trace.logits.shape == (2, 9, 5, 5)
+    assert correct_steps(trace, batch).shape == (2, 9)
+    episode_loss(trace, batch).backward()
+
+
+def test_config_limits() -> None:
+    with pytest.raises(ValueError, match="read_heads=5"):
+        MANNConfig(memory_slots=4, read_heads=5)
+    with pytest.raises(ValueError, match="gamma"):
+        MANNConfig(gamma=1.5)

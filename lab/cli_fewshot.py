@@ -16,7 +16,8 @@ from typing import Any
 import torch
 
 from lab.fewshot_eval import evaluate_fewshot
-from lab.fewshot_training import FewShotProgress, FewShotTrainConfig, glyph_recipe, train_fewshot
+from lab.fewshot_models import shipped_path
+from lab.fewshot_training import FewShotProgress, FewShotTrainConfig, glyph_recipe, recipe, train_fewshot
 from lab.home import ensure_dir, models_dir
 from lab.learners.fewshot import KINDS
 from lab.tasks.splits import DATA_SOURCES
@@ -71,7 +72,8 @@ def add_train_command(sub: argparse._SubParsersAction, positive_int: Callable, p
     p.add_argument("learner", choices=KINDS)
     p.add_argument("--data", choices=DATA_SOURCES, default="glyphs")
     p.add_argument("--omniglot", default=None, help="Omniglot archives or folder (see lab.tasks.splits)")
-    p.add_argument("--iterations", type=positive_int, default=d.iterations)
+    p.add_argument("--iterations", type=positive_int, default=None,
+                   help="optimizer steps (default: the recipe's, see lab.fewshot_training)")
     p.add_argument("--way", type=int, default=None, help=f"ways per training episode (default {d.train_way}; "
                                                           "20 for relation, 5 for maml)")
     p.add_argument("--shot", type=positive_int, default=None, help="support shots per training class (default 1)")
@@ -79,13 +81,18 @@ def add_train_command(sub: argparse._SubParsersAction, positive_int: Callable, p
     p.add_argument("--meta-batch", type=positive_int, default=None, help="episodes per step (default 1; 8 for maml)")
     p.add_argument("--lr", type=positive_float, default=d.lr, help="Adam step size (cosine-decayed)")
     p.add_argument("--no-augment", action="store_true", help="no hand jitter of the training drawings")
-    p.add_argument("--init-from", default=None, help="checkpoint of the same learner to start from")
+    p.add_argument("--init-from", default=None,
+                   help="checkpoint to start from (of another learner: its conv blocks only); "
+                        "default with --data omniglot: the shipped glyph model")
+    p.add_argument("--from-scratch", action="store_true", help="start from random weights, never a checkpoint")
     p.add_argument("--mix-glyphs", type=float, default=0.0,
                    help="share of training episodes from the glyph alphabets when --data omniglot (0..1)")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--eval-episodes", type=positive_int, default=d.eval_episodes,
                    help="held-out 5-way episodes in each progress check (the accuracy-vs-time curve)")
     p.add_argument("--distance", choices=("euclidean", "cosine"), default=None, help="protonet only")
+    p.add_argument("--no-last-pool", action="store_true",
+                   help="protonet only: keep the last block's 3x3 map (a 576-d embedding for 64 channels)")
     p.add_argument("--inner-lr", type=positive_float, default=None, help="maml only (default 0.4)")
     p.add_argument("--inner-steps", type=positive_int, default=None, help="maml only (default 1)")
     p.add_argument("--first-order", action="store_true", help="maml only: first-order MAML")
@@ -96,18 +103,30 @@ def add_train_command(sub: argparse._SubParsersAction, positive_int: Callable, p
 
 
 def train_config(a: argparse.Namespace) -> FewShotTrainConfig:
-    """Return the training config for parsed ``train`` options: the glyph recipe's shape, then the options."""
-    base = glyph_recipe(a.learner).card()
+    """Return the training config for parsed ``train`` options: the recipe for the learner and data (see
+    :func:`lab.fewshot_training.recipe`), then the options. On Omniglot it starts from the shipped glyph
+    model unless ``--init-from`` or ``--from-scratch`` says otherwise."""
+    if a.from_scratch and a.init_from:
+        raise ValueError("--from-scratch and --init-from contradict each other; give one")
+    base = recipe(a.learner, a.data).card()
     net = dict(base["net"])
     for key, value in (("distance", a.distance), ("inner_lr", a.inner_lr), ("inner_steps", a.inner_steps)):
         if value is not None:
             net[key] = value
     if a.first_order:
         net["first_order"] = True
-    overrides = {"data": a.data, "omniglot": a.omniglot, "iterations": a.iterations, "train_query": a.query,
-                 "lr": a.lr, "augment": not a.no_augment, "init_from": a.init_from, "seed": a.seed, "net": net,
+    if a.no_last_pool:
+        net["last_pool"] = False
+    init_from = a.init_from
+    if init_from is None and not a.from_scratch and a.data == "omniglot" and shipped_path(a.learner).with_suffix(
+            ".pt").exists():
+        init_from = str(shipped_path(a.learner))
+    iterations = a.iterations or base["iterations"]
+    overrides = {"data": a.data, "omniglot": a.omniglot, "iterations": iterations, "train_query": a.query,
+                 "lr": base["lr"] if a.lr is None else a.lr, "augment": not a.no_augment, "init_from": init_from,
+                 "seed": a.seed, "net": net,
                  "mix_glyphs": a.mix_glyphs, "eval_episodes": a.eval_episodes,
-                 "eval_every": max(1, min(base["eval_every"], a.iterations))}
+                 "eval_every": max(1, min(base["eval_every"], iterations))}
     for key, value in (("train_way", a.way), ("train_shot", a.shot), ("meta_batch", a.meta_batch)):
         if value is not None:
             overrides[key] = value

@@ -7,7 +7,9 @@ every ``eval_every`` iterations measure 5-way accuracy on a fixed set of held-ou
 ``(iteration, wall seconds, accuracy)``: the accuracy-against-wall-time curve. The held-out curve is only
 reported, never used to pick a checkpoint: the saved model is the last one.
 
-``init_from`` starts from another checkpoint of the same learner (e.g. trained on glyphs, then Omniglot).
+``init_from`` starts from another checkpoint: all of it for the same learner (e.g. trained on glyphs, then
+Omniglot), only the conv blocks' weights for another learner (e.g. MAML starting from a ProtoNet's
+embedding; see :func:`init_weights_from`).
 Every ``checkpoint_every`` iterations a resumable state goes to ``run_dir``; the same config started again
 continues from it. All randomness comes from ``seed``.
 """
@@ -18,6 +20,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -26,7 +29,7 @@ from typing import Any
 
 import torch
 
-from lab.checkpoint import load_checkpoint, save_checkpoint
+from lab.checkpoint import CheckpointError, check_state_matches, load_checkpoint, read_card, save_checkpoint
 from lab.compute import derive_seed, make_generator
 from lab.learners.fewshot import KINDS, build_model, evaluate_accuracy
 from lab.nets import load_params_, random_init
@@ -54,7 +57,7 @@ class FewShotTrainConfig:
     weight_decay: float = 0.0
     augment: bool = True
     jitter: dict[str, float] = field(default_factory=dict)  # HandJitter sizes (empty: defaults)
-    init_from: str | None = None  # checkpoint stem of the same learner to start from
+    init_from: str | None = None  # checkpoint stem to start from (another learner: its conv blocks only)
     mix_glyphs: float = 0.0  # share of episodes drawn from the glyph alphabets while training on Omniglot
     seed: int = 0
     eval_every: int = 250
@@ -106,6 +109,36 @@ class FewShotTrainResult:
     paths: tuple[Path, Path] | None = None
 
 
+_CONV_BLOCK_KEY = re.compile(r"(?:^|\.)encoder\.(\d+\.\d+\.(?:weight|bias))$")
+
+
+def conv_block_weights(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Return the Conv4 blocks' weights of a few-shot state dict, keyed ``"<block>.<layer>.<weight|bias>"``."""
+    return {m.group(1): v for k, v in state.items() if (m := _CONV_BLOCK_KEY.search(k))}
+
+
+def init_weights_from(model: torch.nn.Module, stem: str | Path, learner: str) -> str:
+    """Load checkpoint ``stem`` into ``model`` (a ``learner``); return the checkpoint's kind.
+
+    The same learner: the whole state. Another learner: the weights of the four conv blocks only, the rest
+    keeps its current values. Raises :class:`~lab.checkpoint.CheckpointError` if the blocks do not match.
+    """
+    kind = read_card(stem)["kind"]
+    state, _ = load_checkpoint(stem, kind)
+    if kind == learner:
+        check_state_matches(model, state, stem)
+        model.load_state_dict(state)
+        return kind
+    source, own = conv_block_weights(state), model.state_dict()
+    target = {k: m.group(1) for k in own if (m := _CONV_BLOCK_KEY.search(k))}
+    if not source or set(target.values()) != set(source) or any(
+            own[k].shape != source[name].shape for k, name in target.items()):
+        raise CheckpointError(f"{stem}: its {kind} conv blocks do not fit this {learner} model "
+                              "(channels differ?); start it from a checkpoint with the same backbone")
+    model.load_state_dict({**own, **{k: source[name] for k, name in target.items()}})
+    return kind
+
+
 def cosine_lr(config: FewShotTrainConfig, iteration: int) -> float:
     """Return the learning rate at ``iteration`` (0-based) of the cosine schedule."""
     progress = min(1.0, iteration / max(1, config.iterations))
@@ -135,8 +168,7 @@ def train_fewshot(config: FewShotTrainConfig, out: Path | str | None = None, run
     rng = make_generator(config.seed)
     model = build_model(config.learner, config.net).to(device)
     if config.init_from:
-        state, _ = load_checkpoint(config.init_from, config.learner)
-        model.load_state_dict(state)
+        init_weights_from(model, config.init_from, config.learner)
     else:
         load_params_(model, random_init(model, derive_seed(rng)))
     split = data_split(config.data, config.omniglot)
@@ -235,9 +267,31 @@ GLYPH_RECIPES: dict[str, dict[str, Any]] = {
              "eval_every": 150, "net": {"inner_lr": 0.4, "inner_steps": 1, "test_steps": 1}},
 }
 
+# What ``train <learner> --data omniglot`` changes in the glyph recipe. These start from the shipped glyph
+# model (the CLI passes it as ``init_from``) and fit issue 3's budgets on a 2-core CPU (ProtoNet and
+# Relation Net 30 minutes, MAML 2 hours); the accuracies and timings are in issue 3's note. ProtoNet keeps
+# the last 3x3 map (a 576-d embedding): +0.5 points 5-way 1-shot at the same cost.
+OMNIGLOT_RECIPES: dict[str, dict[str, Any]] = {
+    "protonet": {"iterations": 3000, "net": {"last_pool": False}},
+    "relation": {"iterations": 1000},
+    "maml": {"iterations": 4000},
+}
+
+
+def recipe(kind: str, data: str = "glyphs", seed: int = 0) -> FewShotTrainConfig:
+    """Return the default training config of learner ``kind`` on ``data`` (glyphs: the shipped checkpoint's)."""
+    if kind not in GLYPH_RECIPES:
+        raise ValueError(f"learner={kind!r}; choose one of {sorted(GLYPH_RECIPES)}")
+    if data not in DATA_SOURCES:
+        raise ValueError(f"data={data!r}; choose one of {DATA_SOURCES}")
+    settings = dict(GLYPH_RECIPES[kind])
+    if data == "omniglot":
+        extra = OMNIGLOT_RECIPES[kind]
+        settings.update({k: v for k, v in extra.items() if k != "net"})
+        settings["net"] = {**settings.get("net", {}), **extra.get("net", {})}
+    return FewShotTrainConfig(learner=kind, data=data, seed=seed, **settings)
+
 
 def glyph_recipe(kind: str, seed: int = 0) -> FewShotTrainConfig:
     """Return the training config of the shipped ``<kind>_glyphs`` checkpoint."""
-    if kind not in GLYPH_RECIPES:
-        raise ValueError(f"learner={kind!r}; choose one of {sorted(GLYPH_RECIPES)}")
-    return FewShotTrainConfig(learner=kind, data="glyphs", seed=seed, **GLYPH_RECIPES[kind])
+    return recipe(kind, "glyphs", seed)

@@ -101,15 +101,18 @@ def conv_block(in_channels: int, out_channels: int, norm: str = "batch", pool: b
 class Conv4(nn.Module):
     """Four conv blocks then flatten; for 28x28x1 input returns ``[batch, channels]`` (28 -> 14 -> 7 -> 3 -> 1).
 
-    With ``n_out`` set, a linear head maps the embedding to ``n_out`` logits (MAML's classifier).
+    With ``last_pool=False`` the fourth block keeps its 3x3 map and the embedding has ``9 * channels``
+    dimensions (same weights, no extra parameters). With ``n_out`` set, a linear head maps the embedding to
+    ``n_out`` logits (MAML's classifier).
     """
 
     def __init__(self, in_channels: int = 1, channels: int = 64, n_out: int | None = None,
-                 norm: str = "batch") -> None:
+                 norm: str = "batch", last_pool: bool = True) -> None:
         super().__init__()
         self.encoder = nn.Sequential(
             conv_block(in_channels, channels, norm), conv_block(channels, channels, norm),
-            conv_block(channels, channels, norm), conv_block(channels, channels, norm), nn.Flatten(),
+            conv_block(channels, channels, norm), conv_block(channels, channels, norm, pool=last_pool),
+            nn.Flatten(),
         )
         self.head = nn.Linear(channels, n_out) if n_out is not None else None
 

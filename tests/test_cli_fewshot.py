@@ -49,14 +49,39 @@ def test_train_saves_into_the_lab_folder_and_eval_finds_it(assets, capsys, tmp_p
     assert json.loads(capsys.readouterr().out)["config"]["checkpoint"] == str(saved.with_suffix(""))
 
 
+def test_train_without_the_last_pool_records_it_in_the_card(assets, tmp_path):
+    assert main(["train", "protonet", "--iterations", "1", "--way", "3", "--query", "2", "--threads", "1",
+                 "--no-augment", "--eval-episodes", "2", "--no-last-pool", "--name", "wide"]) == 0
+    card = json.loads((tmp_path / "home" / "models" / "wide.json").read_text())
+    assert card["config"]["net"]["last_pool"] is False
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["eval", "protonet", "--episodes", "1"], "at least 2 episodes"),
     (["eval", "protonet", "--ways", "500", "--episodes", "2"], "n_way=500"),
     (["eval", "protonet", "--ways", "five"], "whole numbers >= 1"),
     (["eval", "protonet", "--checkpoint", "/nonexistent/model"], "model.pt is missing"),
     (["train", "protonet", "--way", "1", "--iterations", "1"], "train_way"),
+    (["train", "maml", "--no-last-pool", "--iterations", "1"], "last_pool is not an option of maml"),
+    (["train", "protonet", "--first-order", "--iterations", "1"], "first_order is not an option of protonet"),
 ])
 def test_bad_input_is_one_line_and_status_2(assets, capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_omniglot_training_starts_from_the_shipped_glyph_model_with_the_omniglot_recipe(assets):
+    from lab.cli import build_parser
+    from lab.cli_fewshot import train_config
+    from lab.fewshot_training import OMNIGLOT_RECIPES
+
+    parse = build_parser().parse_args
+    config = train_config(parse(["train", "protonet", "--data", "omniglot"]))
+    assert config.init_from == str(assets / "protonet_glyphs")
+    assert config.iterations == OMNIGLOT_RECIPES["protonet"]["iterations"]
+    assert config.net["last_pool"] is False
+    assert train_config(parse(["train", "maml", "--data", "omniglot", "--from-scratch"])).init_from is None
+    assert train_config(parse(["train", "relation", "--data", "glyphs"])).init_from is None
+    with pytest.raises(ValueError, match="contradict"):
+        train_config(parse(["train", "maml", "--from-scratch", "--init-from", "x"]))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lab.checkpoint import CheckpointError
 from lab.compute import make_generator
 from lab.fewshot_training import FewShotTrainConfig, cosine_lr, train_fewshot
 from lab.learners.fewshot import evaluate_accuracy, pixel_nn_scores
@@ -55,3 +56,28 @@ def test_cosine_schedule_runs_from_lr_to_lr_min():
 def test_bad_configs_are_refused(field, value, message):
     with pytest.raises(ValueError, match=message):
         FewShotTrainConfig(**{field: value})
+
+
+def test_init_from_another_learner_copies_only_the_conv_blocks(tmp_path):
+    from lab.checkpoint import save_checkpoint
+    from lab.fewshot_training import init_weights_from
+    from lab.learners.fewshot import build_model
+
+    proto = build_model("protonet", {"channels": 8})
+    for p in proto.parameters():
+        torch.nn.init.normal_(p, generator=torch.Generator().manual_seed(1))
+    save_checkpoint(tmp_path / "proto", proto.state_dict(), {"net": proto.config.to_dict()}, "protonet")
+    maml = build_model("maml", {"channels": 8})
+    head_before = maml.head_weight.detach().clone()
+    assert init_weights_from(maml, tmp_path / "proto", "maml") == "protonet"
+    for block in range(4):
+        for layer in (0, 1):  # conv and normalisation
+            for name in ("weight", "bias"):
+                ours = getattr(maml.body.encoder[block][layer], name)
+                theirs = getattr(proto.encoder.encoder[block][layer], name)
+                assert torch.equal(ours, theirs)
+    assert torch.equal(maml.head_weight, head_before)  # not part of the other learner
+
+    wider = build_model("maml", {"channels": 16})
+    with pytest.raises(CheckpointError, match="conv blocks do not fit"):
+        init_weights_from(wider, tmp_path / "proto", "maml")

@@ -76,3 +76,15 @@ def test_batch_stat_norm_equals_torch_batchnorm_without_running_stats():
     ref.load_state_dict(ours.state_dict())
     assert torch.allclose(ours(x), ref(x), atol=1e-12)
     assert torch.allclose(ours.eval()(x), ref.eval()(x), atol=1e-12)  # batch statistics in test mode too
+
+
+def test_conv4_without_the_last_pool_keeps_the_3x3_map_with_the_same_weights():
+    from lab.nets import Conv4
+
+    pooled, full = Conv4(channels=8), Conv4(channels=8, last_pool=False)
+    full.load_state_dict(pooled.state_dict())  # same parameter names and shapes
+    x = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    pooled.eval(), full.eval()
+    maps = full(x).view(3, 8, 3, 3)
+    assert full(x).shape == (3, 72)
+    assert torch.allclose(pooled(x), maps[:, :, :2, :2].amax(dim=(2, 3)))  # the 2x2 pool of the kept map

@@ -11,6 +11,7 @@ support drawing in pixel space); :func:`evaluate_accuracy` measures any of them 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 import torch
@@ -24,18 +25,24 @@ ScoreFn = Callable[[EpisodeBatch], torch.Tensor]
 
 
 def build_model(kind: str, config: dict[str, Any] | None = None) -> nn.Module:
-    """Return a freshly built few-shot model of ``kind`` with the given config fields (others default)."""
+    """Return a freshly built few-shot model of ``kind`` with the given config fields (others default).
+
+    Raises ``ValueError`` naming a field that ``kind`` does not have (e.g. ``first_order`` for protonet).
+    """
     config = dict(config or {})
     if kind == "protonet":
-        from lab.learners.protonet import ProtoNet, ProtoNetConfig
-        return ProtoNet(ProtoNetConfig(**config))
-    if kind == "relation":
-        from lab.learners.relation import RelationNet, RelationNetConfig
-        return RelationNet(RelationNetConfig(**config))
-    if kind == "maml":
-        from lab.learners.maml_images import MAMLClassifier, MAMLImageConfig
-        return MAMLClassifier(MAMLImageConfig(**config))
-    raise ValueError(f"learner={kind!r}; choose one of {KINDS}")
+        from lab.learners.protonet import ProtoNet as model_cls, ProtoNetConfig as config_cls
+    elif kind == "relation":
+        from lab.learners.relation import RelationNet as model_cls, RelationNetConfig as config_cls
+    elif kind == "maml":
+        from lab.learners.maml_images import MAMLClassifier as model_cls, MAMLImageConfig as config_cls
+    else:
+        raise ValueError(f"learner={kind!r}; choose one of {KINDS}")
+    known = {f.name for f in fields(config_cls)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)} is not an option of {kind} (its options: {', '.join(sorted(known))})")
+    return model_cls(config_cls(**config))
 
 
 def pixel_nn_scores(batch: EpisodeBatch) -> torch.Tensor:

@@ -35,6 +35,7 @@ class ProtoNetConfig:
     cosine_scale: float = 10.0  # logits = scale * cosine similarity; without it softmax over [-1, 1] is too flat
     norm: str = "running"  # BatchNorm with running statistics: a query's embedding never depends on others
     test_views: int = 1  # at test time, average each image's embedding over this many hand-jittered views
+    last_pool: bool = True  # False: no pooling after the 4th block, a 9 * channels embedding (3x3 map kept)
 
     def __post_init__(self) -> None:
         if self.distance not in DISTANCES:
@@ -122,7 +123,7 @@ class ProtoNet(nn.Module):
     def __init__(self, config: ProtoNetConfig | None = None) -> None:
         super().__init__()
         self.config = config or ProtoNetConfig()
-        self.encoder = Conv4(channels=self.config.channels, norm=self.config.norm)
+        self.encoder = Conv4(channels=self.config.channels, norm=self.config.norm, last_pool=self.config.last_pool)
 
     def episode(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor,
                 n_way: int, views: int = 1) -> ProtoTrace:

@@ -31,6 +31,7 @@ def main() -> None:
         st.Page("pages/maml.py", title=tr("nav.maml"), icon=":material/bolt:", url_path="maml"),
         st.Page("pages/protonet.py", title=tr("nav.protonet"), icon=":material/scatter_plot:", url_path="protonet"),
         st.Page("pages/relation.py", title=tr("nav.relation"), icon=":material/compare_arrows:", url_path="relation"),
+        st.Page("pages/memory.py", title=tr("nav.memory"), icon=":material/memory:", url_path="memory"),
         st.Page("pages/compare.py", title=tr("nav.compare"), icon=":material/leaderboard:", url_path="compare"),
     ]
     st.navigation(pages).run()

@@ -7,6 +7,7 @@ Subcommands::
                            [--only maml|pretrained|protonet-glyphs|relation-glyphs|maml-glyphs|all]
     python -m lab train protonet|relation|maml [--data glyphs|omniglot] [--omniglot PATH] [--iterations N] ...
                            [--inner-steps N]
+    python -m lab train mann [--data glyphs|omniglot] [--classes 5] ...   # see lab.cli_mann
     python -m lab eval maml-sine [--shots 5] [--steps 1,5,10] [--episodes 600] [--seed 0] [--json]
     python -m lab data omniglot [--download [--dest DIR] [--small]]  # where Omniglot is / fetch it
     python -m lab models [--kind KIND] [--json]                     # models trained into $LAB_HOME
@@ -36,7 +37,7 @@ from typing import Any
 
 import torch
 
-from lab import cli_fewshot
+from lab import cli_fewshot, cli_mann
 from lab.checkpoint import ASSETS_DIR, CheckpointError, assets_dir
 from lab.cli_fewshot import GLYPH_CHECKPOINTS
 from lab.compute import ComputeOutOfMemory, device_info
@@ -123,6 +124,8 @@ EVAL_COMMANDS: dict[str, EvalCommand] = {
                          lambda p, kind=kind: cli_fewshot.add_eval_arguments(p, kind, positive_int, seed_int),
                          lambda a, kind=kind: cli_fewshot.run_eval(kind, a))
        for kind, help_line in cli_fewshot.EVAL_HELP.items()},
+    "mann": EvalCommand(cli_mann.EVAL_HELP, lambda p: cli_mann.add_eval_arguments(p, positive_int, seed_int),
+                        cli_mann.run_eval),
 }
 
 
@@ -139,9 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--seed", type=seed_int, default=SineTrainConfig.seed)
     pre.add_argument("--out", default=str(assets_dir()), help="folder for the .pt/.json checkpoints")
     pre.add_argument("--runs", default=str(ASSETS_DIR.parent / "runs"), help="folder for resumable training states")
-    pre.add_argument("--only", choices=("maml", "pretrained", *GLYPH_CHECKPOINTS.values(), "all"), default=None,
+    pre.add_argument("--only", choices=("maml", "pretrained", *GLYPH_CHECKPOINTS.values(), cli_mann.PRETRAIN_NAME,
+                                        "all"), default=None,
                      help="one checkpoint: sinusoid maml/pretrained, or a glyph few-shot model (default: the "
-                          "two sinusoid ones; --only all: all five, about an hour on one thread)")
+                          "two sinusoid ones; --only all: all of them, the MANN pair included, about two hours on one thread)")
     pre.add_argument("--first-order", action="store_true", help="train first-order MAML (FOMAML)")
     pre.add_argument("--inner-steps", type=positive_int, default=SineTrainConfig().maml.inner_steps,
                      help="inner SGD steps per task while meta-training (paper: 1; default 5, see lab.training)")
@@ -149,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
 
     cli_fewshot.add_train_command(sub, positive_int, positive_float, seed_int)
+    sub.choices["train"].epilog = "python -m lab train mann --help: the memory-augmented network (lab.cli_mann)"
 
     ev = sub.add_parser("eval", help="evaluate a task and print a table or JSON")
     tasks = ev.add_subparsers(dest="task", required=True, parser_class=_Parser)
@@ -189,7 +194,8 @@ def _pretrain(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     Path(args.out).mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after minutes of training
     glyph = [k for k, name in GLYPH_CHECKPOINTS.items() if args.only in (name, "all")]
-    methods = ["maml", "pretrained"] if args.only in (None, "all") else [] if glyph else [args.only]
+    mann = args.only in (cli_mann.PRETRAIN_NAME, "all")
+    methods = ["maml", "pretrained"] if args.only in (None, "all") else [] if glyph or mann else [args.only]
     for method in methods:
         config = SineTrainConfig(method=method, iterations=args.iterations, seed=args.seed,
                                  maml=MAMLConfig(first_order=args.first_order, inner_steps=args.inner_steps))
@@ -199,6 +205,8 @@ def _pretrain(args: argparse.Namespace) -> int:
               f"{result.curve[-1] if result.curve else float('nan'):.4f} -> {result.paths[0]}")
     for kind in glyph:
         print(cli_fewshot.pretrain_glyph_model(kind, Path(args.out), Path(args.runs), args.seed))
+    if mann:
+        print(cli_mann.pretrain_mann_glyphs(Path(args.out), Path(args.runs), args.seed))
     return 0
 
 
@@ -321,6 +329,11 @@ def _classify(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run ``python -m lab`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["train", "mann"]:  # its own options; see lab.cli_mann
+        parser = cli_mann.train_parser(_Parser, "python -m lab train mann", positive_int, positive_float, seed_int)
+        parser.set_defaults(command="train-mann")
+        argv = argv[2:]
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2), already printed
@@ -329,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "info":
             return _info(args)
+        if args.command == "train-mann":
+            return cli_mann.run_train(args)
         if args.command == "train":
             return cli_fewshot.run_train(args)
         if args.command == "pretrain":

@@ -54,10 +54,27 @@ def make_fewshot_assets(folder: Path, channels: int = 8) -> Path:
     return folder
 
 
+def make_mann_assets(folder: Path) -> Path:
+    """Write untrained ``mann_glyphs`` and ``mann_lstm_glyphs`` checkpoints (seeded, a small controller, so the
+    Memory page runs fast) into ``folder``; return it."""
+    from lab.checkpoint import save_checkpoint
+    from lab.learners.mann import build_mann
+    from lab.mann_training import MANNTrainConfig
+    from lab.nets import load_params_, random_init
+
+    for seed, (kind, name) in enumerate((("mann", "mann_glyphs"), ("mann-lstm", "mann_lstm_glyphs"))):
+        model = build_mann(kind, {"controller": 16, "memory_slots": 40, "memory_width": 8})
+        load_params_(model, random_init(model, seed))
+        card = MANNTrainConfig(learner=kind).card()
+        card["net"] = model.config.to_dict()
+        save_checkpoint(folder / name, model.state_dict(), card, kind, {"untrained": True})
+    return folder
+
+
 @pytest.fixture(scope="session")
 def lab_assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Return a folder with every checkpoint the app loads (sinusoid and few-shot), all small and untrained.
 
     Point ``LAB_ASSETS_DIR`` at it (``monkeypatch.setenv``) to run pages without ``python -m lab pretrain``."""
     folder = tmp_path_factory.mktemp("lab_assets")
-    return make_fewshot_assets(make_sine_assets(folder))
+    return make_mann_assets(make_fewshot_assets(make_sine_assets(folder)))

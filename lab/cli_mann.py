@@ -1,0 +1,138 @@
+"""The MANN part of the command line: ``train mann``, ``eval mann`` and the shipped glyph pair that
+``pretrain --only mann-glyphs`` makes. Kept apart from :mod:`lab.cli`, which wires it in.
+
+    python -m lab train mann [--data glyphs|omniglot] [--classes 5] [--labels onehot|string] [--iterations N] ...
+    python -m lab eval mann [--data glyphs|omniglot] [--classes 5] [--episodes 1000] [--json]
+
+``train mann`` trains the MANN and then its LSTM baseline on the same recipe (``<name>`` and
+``<name>_lstm``), so ``eval mann`` always has the pair it compares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lab.home import ensure_dir, models_dir
+from lab.mann_eval import INSTANCES, MANN_KINDS, evaluate_mann, shipped_mann_path
+from lab.mann_training import GLYPH_RECIPE, MANNProgress, MANNTrainConfig, mann_glyph_recipe, train_mann
+from lab.tasks.mann_episodes import LABEL_MODES
+from lab.tasks.splits import DATA_SOURCES
+
+PRETRAIN_NAME = "mann-glyphs"  # pretrain --only name
+EVAL_HELP = "Memory-augmented network (Santoro et al. 2016) vs LSTM: accuracy by instance on held-out classes"
+
+
+def add_eval_arguments(p: argparse.ArgumentParser, positive_int: Callable, seed_int: Callable) -> None:
+    """Add the options of ``eval mann`` to ``p``."""
+    p.add_argument("--data", choices=DATA_SOURCES, default="glyphs", help="held-out classes to test on")
+    p.add_argument("--omniglot", default=None, help="Omniglot archive or folder (default: the copy found)")
+    p.add_argument("--classes", type=positive_int, default=5, help="classes per episode (the model's)")
+    p.add_argument("--episodes", type=positive_int, default=1000, help="test episodes (at least 2)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the test episodes (same for both methods)")
+    p.add_argument("--checkpoint", default=None,
+                   help="MANN checkpoint stem (its baseline is <stem>_lstm; default: see lab.mann_eval)")
+
+
+def run_eval(a: argparse.Namespace) -> dict[str, Any]:
+    """Return the report of ``eval mann`` for parsed options ``a``."""
+    return evaluate_mann(a.data, a.classes, a.episodes, a.seed, a.checkpoint, a.omniglot, INSTANCES)
+
+
+def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positive_int: Callable,
+                 positive_float: Callable, seed_int: Callable) -> argparse.ArgumentParser:
+    """Return the parser of ``train mann`` (its options differ from the few-shot learners')."""
+    d, net = MANNTrainConfig(), GLYPH_RECIPE["net"]
+    p = parser_class(prog=prog, description="train a MANN and its LSTM baseline into the lab folder")
+    p.add_argument("--data", choices=DATA_SOURCES, default="glyphs")
+    p.add_argument("--omniglot", default=None, help="Omniglot archives or folder (see lab.tasks.splits)")
+    p.add_argument("--classes", type=int, default=5, help="classes per episode (>= 2)")
+    p.add_argument("--labels", choices=LABEL_MODES, default="onehot",
+                   help="one-hot labels, or the paper's 5-character strings (for 15 classes)")
+    p.add_argument("--length", type=positive_int, default=None, help="steps per episode (default 10 x classes)")
+    p.add_argument("--iterations", type=positive_int, default=GLYPH_RECIPE["iterations"])
+    p.add_argument("--batch", type=positive_int, default=d.batch, help="episodes per Adam step")
+    p.add_argument("--lr", type=positive_float, default=GLYPH_RECIPE["lr"], help="Adam step size")
+    p.add_argument("--lr-min", type=positive_float, default=None,
+                   help="cosine-decay the step size to this (default: constant, so --iterations can be raised later)")
+    p.add_argument("--memory-slots", type=positive_int, default=net["memory_slots"],
+                   help="N (the weights do not depend on it: changeable at test time)")
+    p.add_argument("--memory-width", type=positive_int, default=40, help="M")
+    p.add_argument("--read-heads", type=positive_int, default=4, help="R")
+    p.add_argument("--gamma", type=float, default=net.get("gamma", 0.95), help="usage decay in [0, 1]")
+    p.add_argument("--controller", type=positive_int, default=200, help="LSTM units")
+    p.add_argument("--no-augment", action="store_true", help="no hand jitter of Omniglot training drawings")
+    p.add_argument("--no-baseline", action="store_true", help="skip the LSTM baseline")
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--eval-episodes", type=positive_int, default=d.eval_episodes,
+                   help="held-out episodes in each progress check")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
+    p.add_argument("--name", default=None, help="checkpoint name (default mann_<data>_seed<seed>)")
+    p.add_argument("--out", default=None, help=f"folder for the checkpoints (default {models_dir()})")
+    p.add_argument("--runs", default=None, help="folder for resumable states (default <out>/../runs)")
+    return p
+
+
+def train_config(a: argparse.Namespace, learner: str = "mann") -> MANNTrainConfig:
+    """Return the training config for parsed ``train mann`` options."""
+    net = {"n_classes": a.classes, "label_mode": a.labels, "memory_slots": a.memory_slots,
+           "memory_width": a.memory_width, "read_heads": a.read_heads, "gamma": a.gamma, "controller": a.controller}
+    return MANNTrainConfig(learner=learner, data=a.data, omniglot=a.omniglot, net=net,
+                           episode_length=a.length or 10 * a.classes, batch=a.batch, iterations=a.iterations,
+                           lr=a.lr, lr_min=a.lr if a.lr_min is None else a.lr_min, augment=not a.no_augment, seed=a.seed, eval_episodes=a.eval_episodes,
+                           eval_every=max(1, min(GLYPH_RECIPE["eval_every"], a.iterations)))
+
+
+def _printer(label: str, every_s: float = 10.0) -> Callable[[MANNProgress], None]:
+    last = [-every_s]
+
+    def report(p: MANNProgress) -> None:
+        if p.held_out is not None or p.elapsed_s - last[0] >= every_s or p.iteration == p.total:
+            last[0] = p.elapsed_s
+            held = ("  held-out " + " ".join(f"@{k} {v:.3f}" for k, v in p.held_out.items())) if p.held_out else ""
+            print(f"[{label}] {p.iteration}/{p.total} loss {p.loss:.4f} acc {p.accuracy:.3f} {p.elapsed_s:.0f}s{held}",
+                  file=sys.stderr, flush=True)
+
+    return report
+
+
+def _summary(label: str, result) -> str:
+    last = result.curve[-1]
+    return (f"{label}: {result.iterations} iterations in {result.wall_s:.0f}s, held-out accuracy at instance "
+            f"1/2/10: {last[2]:.3f}/{last[3]:.3f}/{last[4]:.3f} -> {result.paths[0]}")
+
+
+def run_train(a: argparse.Namespace) -> int:
+    """Run ``train mann``: save ``<name>`` (MANN) and ``<name>_lstm`` (baseline) and print where they went."""
+    torch.set_num_threads(a.threads)
+    configs = [train_config(a, kind) for kind in (MANN_KINDS[:1] if a.no_baseline else MANN_KINDS)]
+    out_dir = ensure_dir(Path(a.out).expanduser() if a.out else models_dir())
+    name = a.name or f"mann_{a.data}_seed{a.seed}"
+    runs = Path(a.runs).expanduser() if a.runs else out_dir.parent / "runs"
+    for config in configs:
+        stem = out_dir / (name if config.learner == "mann" else f"{name}_lstm")
+        result = train_mann(config, out=stem, run_dir=runs, on_progress=_printer(config.learner))
+        if result.stopped or result.paths is None:
+            print(f"stopped at iteration {result.iterations}; run the same command again to resume", file=sys.stderr)
+            return 130
+        print(_summary(config.learner, result))
+    return 0
+
+
+def pretrain_mann_glyphs(out: Path, runs: Path, seed: int) -> str:
+    """Train the shipped glyph pair ``mann_glyphs`` and ``mann_lstm_glyphs`` into ``out`` (float16 weights);
+    return a summary line per model."""
+    lines = []
+    for kind in MANN_KINDS:
+        stem = out / shipped_mann_path(kind).name
+        result = train_mann(mann_glyph_recipe(kind, seed), out=stem, run_dir=runs, on_progress=_printer(kind),
+                            half=True)
+        if result.paths is None:
+            raise KeyboardInterrupt
+        lines.append(_summary(kind, result))
+    return "\n".join(lines)

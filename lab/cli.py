@@ -9,6 +9,8 @@ Subcommands::
                            [--inner-steps N]
     python -m lab train mann [--data glyphs|omniglot] [--classes 5] ...   # see lab.cli_mann
     python -m lab eval maml-sine [--shots 5] [--steps 1,5,10] [--episodes 600] [--seed 0] [--json]
+    python -m lab train meta-rl --task bandit-independent|bandit-correlated|harlow [--updates N] [--seed S]
+    python -m lab eval meta-rl --task bandit-independent|bandit-correlated|harlow [--episodes 300] [--json]
     python -m lab data omniglot [--download [--dest DIR] [--small]]  # where Omniglot is / fetch it
     python -m lab models [--kind KIND] [--json]                     # models trained into $LAB_HOME
     python -m lab classify --support DIR --query DIR [--learner protonet] [--checkpoint PATH] [--json]
@@ -37,7 +39,7 @@ from typing import Any
 
 import torch
 
-from lab import cli_fewshot, cli_mann
+from lab import cli_fewshot, cli_mann, cli_meta_rl
 from lab.checkpoint import ASSETS_DIR, CheckpointError, assets_dir
 from lab.cli_fewshot import GLYPH_CHECKPOINTS
 from lab.compute import ComputeOutOfMemory, device_info
@@ -124,6 +126,8 @@ EVAL_COMMANDS: dict[str, EvalCommand] = {
                          lambda p, kind=kind: cli_fewshot.add_eval_arguments(p, kind, positive_int, seed_int),
                          lambda a, kind=kind: cli_fewshot.run_eval(kind, a))
        for kind, help_line in cli_fewshot.EVAL_HELP.items()},
+    "meta-rl": EvalCommand(cli_meta_rl.EVAL_HELP,
+                           lambda p: cli_meta_rl.add_eval_arguments(p, positive_int, seed_int), cli_meta_rl.run_eval),
     "mann": EvalCommand(cli_mann.EVAL_HELP, lambda p: cli_mann.add_eval_arguments(p, positive_int, seed_int),
                         cli_mann.run_eval),
 }
@@ -142,8 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--seed", type=seed_int, default=SineTrainConfig.seed)
     pre.add_argument("--out", default=str(assets_dir()), help="folder for the .pt/.json checkpoints")
     pre.add_argument("--runs", default=str(ASSETS_DIR.parent / "runs"), help="folder for resumable training states")
-    pre.add_argument("--only", choices=("maml", "pretrained", *GLYPH_CHECKPOINTS.values(), cli_mann.PRETRAIN_NAME,
-                                        "all"), default=None,
+    pre.add_argument("--only", choices=("maml", "pretrained", *GLYPH_CHECKPOINTS.values(),
+                                        *cli_meta_rl.PRETRAIN_NAMES, cli_mann.PRETRAIN_NAME, "all"),
+                     default=None,
                      help="one checkpoint: sinusoid maml/pretrained, or a glyph few-shot model (default: the "
                           "two sinusoid ones; --only all: all of them, the MANN pair included, about two hours on one thread)")
     pre.add_argument("--first-order", action="store_true", help="train first-order MAML (FOMAML)")
@@ -154,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_fewshot.add_train_command(sub, positive_int, positive_float, seed_int)
     sub.choices["train"].epilog = "python -m lab train mann --help: the memory-augmented network (lab.cli_mann)"
+    cli_meta_rl.extend_train_parser(sub.choices["train"], positive_int, positive_float)
 
     ev = sub.add_parser("eval", help="evaluate a task and print a table or JSON")
     tasks = ev.add_subparsers(dest="task", required=True, parser_class=_Parser)
@@ -194,8 +200,9 @@ def _pretrain(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     Path(args.out).mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after minutes of training
     glyph = [k for k, name in GLYPH_CHECKPOINTS.items() if args.only in (name, "all")]
+    meta_rl = [name for name in cli_meta_rl.PRETRAIN_NAMES if args.only in (name, "all")]
     mann = args.only in (cli_mann.PRETRAIN_NAME, "all")
-    methods = ["maml", "pretrained"] if args.only in (None, "all") else [] if glyph or mann else [args.only]
+    methods = ["maml", "pretrained"] if args.only in (None, "all") else [] if glyph or meta_rl or mann else [args.only]
     for method in methods:
         config = SineTrainConfig(method=method, iterations=args.iterations, seed=args.seed,
                                  maml=MAMLConfig(first_order=args.first_order, inner_steps=args.inner_steps))
@@ -205,6 +212,8 @@ def _pretrain(args: argparse.Namespace) -> int:
               f"{result.curve[-1] if result.curve else float('nan'):.4f} -> {result.paths[0]}")
     for kind in glyph:
         print(cli_fewshot.pretrain_glyph_model(kind, Path(args.out), Path(args.runs), args.seed))
+    for name in meta_rl:
+        print(cli_meta_rl.pretrain(name, Path(args.out), Path(args.runs), args.seed))
     if mann:
         print(cli_mann.pretrain_mann_glyphs(Path(args.out), Path(args.runs), args.seed))
     return 0
@@ -344,7 +353,10 @@ def main(argv: list[str] | None = None) -> int:
             return _info(args)
         if args.command == "train-mann":
             return cli_mann.run_train(args)
+        if args.command == "train" and args.learner == cli_meta_rl.LEARNER:
+            return cli_meta_rl.run_train(args)
         if args.command == "train":
+            args.lr = cli_fewshot.FewShotTrainConfig.lr if args.lr is None else args.lr
             return cli_fewshot.run_train(args)
         if args.command == "pretrain":
             return _pretrain(args)

@@ -54,6 +54,33 @@ def make_fewshot_assets(folder: Path, channels: int = 8) -> Path:
     return folder
 
 
+@pytest.fixture
+def one_thread():
+    """Run the test with one torch thread, as the CLI and the app run the small meta-RL LSTMs (two threads
+    on a busy 2-core machine made a 100-update training run 20x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def make_meta_rl_assets(folder: Path) -> Path:
+    """Write untrained ``meta_rl_bandit_independent``, ``meta_rl_bandit_correlated`` and ``meta_rl_harlow``
+    checkpoints (seeded, small LSTMs, so pages run fast) into ``folder``; return it."""
+    from lab.checkpoint import save_checkpoint
+    from lab.learners.meta_rl import MetaRLAgent
+    from lab.meta_rl_training import KIND, MetaRLTrainConfig
+    from lab.nets import load_params_, random_init
+
+    for seed, task in enumerate(("bandit-independent", "bandit-correlated", "harlow")):
+        config = MetaRLTrainConfig(task=task, net={"hidden": 16, "object_features": 8})
+        agent = MetaRLAgent(config.agent_config())
+        load_params_(agent, random_init(agent, seed))
+        save_checkpoint(folder / f"meta_rl_{task.replace('-', '_')}", agent.state_dict(), config.card(), KIND,
+                        {"untrained": True})
+    return folder
+
+
 def make_mann_assets(folder: Path) -> Path:
     """Write untrained ``mann_glyphs`` and ``mann_lstm_glyphs`` checkpoints (seeded, a small controller, so the
     Memory page runs fast) into ``folder``; return it."""
@@ -77,4 +104,4 @@ def lab_assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Point ``LAB_ASSETS_DIR`` at it (``monkeypatch.setenv``) to run pages without ``python -m lab pretrain``."""
     folder = tmp_path_factory.mktemp("lab_assets")
-    return make_mann_assets(make_fewshot_assets(make_sine_assets(folder)))
+    return make_mann_assets(make_meta_rl_assets(make_fewshot_assets(make_sine_assets(folder))))

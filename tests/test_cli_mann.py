@@ -1,0 +1,69 @@
+"""The MANN command line: eval's JSON schema (MANN and LSTM at each instance), train into a folder and
+continue a run, and one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lab.cli import main
+from lab.evaluation import validate_report
+from lab.mann_eval import INSTANCES
+
+TINY = ["--classes", "2", "--length", "4", "--controller", "8", "--memory-slots", "4", "--memory-width", "4",
+        "--read-heads", "1", "--batch", "2", "--eval-episodes", "2", "--threads", "1"]
+
+
+@pytest.fixture
+def assets(lab_assets, monkeypatch, tmp_path):
+    monkeypatch.setenv("LAB_ASSETS_DIR", str(lab_assets))
+    monkeypatch.setenv("LAB_HOME", str(tmp_path / "home"))
+    return lab_assets
+
+
+def test_eval_json_has_both_methods_at_every_instance(assets, capsys):
+    assert main(["eval", "mann", "--classes", "5", "--episodes", "4", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    validate_report(report)
+    assert report["task"] == "mann-instances" and report["config"]["classes"] == 5
+    cells = {(r["method"], r["instance"]) for r in report["results"]}
+    assert cells == {(m, k) for m in ("mann", "mann-lstm") for k in INSTANCES}
+    for row in report["results"]:
+        assert row["metric"] == "accuracy" and row["n"] == 4 and row["classes"] == 5
+        assert row["mean"] >= 0
+        assert row["mean"] <= 1
+    assert report["config"]["models"]["mann"]["checkpoint"].endswith("mann_glyphs")
+
+
+def test_train_writes_the_pair_eval_reads_it_and_more_iterations_continue(assets, tmp_path, capsys):
+    out, runs = tmp_path / "models", tmp_path / "runs"
+    args = ["train", "mann", *TINY, "--out", str(out), "--runs", str(runs), "--name", "tiny"]
+    assert main([*args, "--iterations", "2"]) == 0
+    assert (out / "tiny.pt").exists() and (out / "tiny_lstm.pt").exists()
+    first = capsys.readouterr().out
+    assert "mann: 2 iterations" in first and "mann-lstm: 2 iterations" in first
+    assert main([*args, "--iterations", "3"]) == 0  # a constant rate: continues from iteration 2
+    card = json.loads((out / "tiny.json").read_text())
+    assert card["extra"]["iterations"] == 3 and card["config"]["net"]["read_heads"] == 1
+    assert len(list(runs.glob("mann_glyphs_seed0_*.state.pt"))) == 1
+    assert [row[0] for row in card["extra"]["held_out_curve"]] == [0, 2, 3]  # the curve of both runs
+    capsys.readouterr()
+    assert main(["eval", "mann", "--classes", "2", "--episodes", "3", "--checkpoint", str(out / "tiny"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["config"]["models"]["mann-lstm"]["checkpoint"].endswith("tiny_lstm")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["eval", "mann", "--episodes", "1"], "at least 2 episodes"),
+    (["eval", "mann", "--classes", "3", "--episodes", "2"], "trained with 5 classes"),
+    (["eval", "mann", "--data", "mnist"], "invalid choice"),
+    (["train", "mann", "--classes", "1"], "n_classes=1"),
+    (["train", "mann", "--gamma", "1.5"], "gamma=1.5"),
+    (["train", "mann", "--labels", "words"], "invalid choice"),
+    (["train", "mann", "--memory-slots", "2", "--read-heads", "4"], "read_heads=4"),
+])
+def test_bad_input_exits_2_with_one_line(assets, capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

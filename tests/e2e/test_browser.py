@@ -247,3 +247,29 @@ def test_compare_page_shows_the_table(page, server: str) -> None:
     assert "episodes=10" in page.url, page.url
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
+
+
+def test_memory_page_steps_through_an_episode(page, server: str) -> None:
+    # A class's 2nd sight: the step slider (in the URL) moves the animation's step; Play runs the frames.
+    page.goto(f"{server}/memory?step=12")
+    _settle(page)
+    chart = page.locator(".js-plotly-plot").filter(has=page.locator(".imagelayer image")).first
+    chart.wait_for(timeout=60_000)
+    assert chart.locator(".updatemenu-button").count() == 2 and chart.locator(".slider-container").count() == 1
+    assert chart.evaluate("e => e.layout.sliders[0].active") == 11
+    title = chart.evaluate("e => e.layout.xaxis.title.text")
+    assert title.startswith("Step 12:"), title
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text="Step to explain").get_by_role("slider")
+    thumb.focus()
+    thumb.press("ArrowRight")
+    page.wait_for_function("() => location.search.includes('step=13')", timeout=60_000)
+    _settle(page)
+    chart = page.locator(".js-plotly-plot").filter(has=page.locator(".imagelayer image")).first
+    assert chart.evaluate("e => e.layout.xaxis.title.text").startswith("Step 13:")
+    chart.locator(".updatemenu-button").first.click()  # Play: the frames run without an error
+    page.wait_for_timeout(2_500)
+    chart.locator(".updatemenu-button").nth(1).click()  # Pause
+    _no_exception(page)
+    assert page.get_by_text("Store, then recall").count() == 1
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "memory.png"), full_page=True)

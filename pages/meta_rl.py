@@ -42,7 +42,7 @@ def controls() -> dict:
     with st.sidebar:
         st.header(tr("common.controls"))
         task = st.radio(tr("meta_rl.task"), list(META_RL_TASKS), key="task", bind="query-params",
-                        format_func=lambda k: tr(f"meta_rl.task_{k}"))
+                        captions=[tr(f"meta_rl.task_{k}") for k in META_RL_TASKS])
         harlow = task == "harlow"
         hidden = st.toggle(tr("meta_rl.hidden_probs"), True, key="hide", bind="query-params", disabled=harlow,
                            help=tr("meta_rl.hidden_probs_help"))
@@ -118,7 +118,7 @@ def agent_view(g: dict, batch, agent, inputs: dict) -> None:
                         alt=figs.curves_alt(curves, task, tr.lang))
         st.caption(tr(f"meta_rl.curves.guide_{'harlow' if task == 'harlow' else 'bandit'}"))
     ep = st.slider(tr("meta_rl.agent.episode"), 1, demo.MAX_EPISODES, max(n, 1), key="inspect") - 1
-    better = None if task == "harlow" else (batch.probs[ep, :, 1] > batch.probs[ep, :, 0]).float().numpy()
+    better = demo.better_side(batch, ep)
     left, right = st.columns(2, gap="medium")
     with left:
         st.plotly_chart(figs.hidden_figure(run.hidden_2d[ep], run.p_right[ep], run.actions[ep], run.rewards[ep],
@@ -140,7 +140,8 @@ def main() -> None:
     try:
         agent = load_agent(inputs["task"], checkpoint_stamp(path))
     except ValueError as exc:  # CheckpointError: missing or damaged shipped model
-        st.error(tr("meta_rl.err_model", msg=str(exc).rstrip(".")), icon=":material/block:")
+        st.error(tr("meta_rl.err_model", msg=str(exc).split(";")[0], name="meta-rl-" + path.name[8:].replace("_", "-")),
+                 icon=":material/block:")
         return
     batch = episodes(inputs["task"], inputs["seed"], inputs["trials"], inputs["probs"])
     g = game((inputs["task"], inputs["seed"], inputs["trials"], inputs["probs"]))

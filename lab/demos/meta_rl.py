@@ -44,6 +44,14 @@ def replay(batch: Any, episode: int, actions: list[int]) -> list[float]:
     return [float(one.reward(t, torch.tensor([a]))[0]) for t, a in enumerate(actions)]
 
 
+def better_side(batch: Any, episode: int) -> np.ndarray:
+    """Return ``[T]`` floats: 1 where the right side is the better arm (bandit) or holds the rewarded object
+    (Harlow) on each trial of ``episode``, else 0 (ties count as left)."""
+    if hasattr(batch, "probs"):
+        return (batch.probs[episode, :, 1] > batch.probs[episode, :, 0]).float().numpy()
+    return torch.stack([batch.rewarded_side(t)[episode] for t in range(batch.n_trials)]).float().numpy()
+
+
 def harlow_screen(batch: Any, episode: int, trial: int) -> np.ndarray:
     """Return the two objects of a Harlow trial side by side, ``[S, 2S + gap]`` (ink 1 on 0)."""
     screen = batch.episode(episode).observation(trial)[0].numpy()

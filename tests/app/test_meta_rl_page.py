@@ -81,7 +81,7 @@ def test_missing_checkpoint_is_reported_in_place(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("LAB_ASSETS_DIR", str(tmp_path))
     at = page(PAGE).run()
     assert not at.exception
-    assert any("pretrain --only meta-rl" in e.value for e in at.error)
+    assert any("pretrain --only meta-rl-bandit-independent" in e.value for e in at.error)
 
 
 def test_registered_in_the_app_in_both_languages() -> None:

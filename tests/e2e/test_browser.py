@@ -249,6 +249,24 @@ def test_compare_page_shows_the_table(page, server: str) -> None:
     page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
 
 
+def test_meta_rl_play_harlow_then_see_the_network(page, server: str) -> None:
+    # The student plays one Harlow episode with the buttons; the network's curves then appear beside theirs.
+    page.goto(f"{server}/meta_rl?task=harlow")
+    _settle(page)
+    assert page.locator(".js-plotly-plot").count() == 0  # play first
+    for trial in range(6):
+        page.locator(".st-key-play_right button").click()
+        page.wait_for_function(f"() => document.body.innerText.includes('{'trial ' if trial < 5 else 'Episode '}')")
+        _settle(page)
+    page.get_by_text("Episode finished").wait_for(timeout=60_000)
+    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+    _no_exception(page)
+    assert page.locator(".gtitle", has_text="Who learns the pair").count() == 1
+    assert "task=harlow" in page.url, page.url
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "meta_rl_harlow.png"), full_page=True)
+
+
 def test_memory_page_steps_through_an_episode(page, server: str) -> None:
     # A class's 2nd sight: the step slider (in the URL) moves the animation's step; Play runs the frames.
     page.goto(f"{server}/memory?step=12")

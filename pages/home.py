@@ -14,7 +14,8 @@ tr = translator(st.session_state.get("lang", "en"))
 PAGES = [("pages/tasks.py", ":material/extension:", "tasks"), ("pages/maml.py", ":material/bolt:", "maml"),
          ("pages/protonet.py", ":material/scatter_plot:", "protonet"),
          ("pages/relation.py", ":material/compare_arrows:", "relation"),
-         ("pages/compare.py", ":material/leaderboard:", "compare")]
+         ("pages/compare.py", ":material/leaderboard:", "compare"),
+         ("pages/meta_rl.py", ":material/casino:", "meta_rl")]
 
 
 def main() -> None:

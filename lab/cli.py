@@ -14,6 +14,8 @@ Subcommands::
     python -m lab data omniglot [--download [--dest DIR] [--small]]  # where Omniglot is / fetch it
     python -m lab models [--kind KIND] [--json]                     # models trained into $LAB_HOME
     python -m lab classify --support DIR --query DIR [--learner protonet] [--checkpoint PATH] [--json]
+    python -m lab train l2o --problem quadratic|mlp [--iterations RUNS]; train meta-sgd   # lab.cli_l2o
+    python -m lab eval l2o --problem quadratic|mlp --steps 100 --runs 100 [--json]; eval meta-sgd --shots 5
 
 ``eval`` prints one JSON object in the schema of :mod:`lab.evaluation` with ``--json``, else a table. New
 eval tasks register in :data:`EVAL_COMMANDS` (name -> how to add its options, how to run it).
@@ -39,7 +41,7 @@ from typing import Any
 
 import torch
 
-from lab import cli_fewshot, cli_mann, cli_meta_rl
+from lab import cli_fewshot, cli_l2o, cli_mann, cli_meta_rl
 from lab.checkpoint import ASSETS_DIR, CheckpointError, assets_dir
 from lab.cli_fewshot import GLYPH_CHECKPOINTS
 from lab.compute import ComputeOutOfMemory, device_info
@@ -131,6 +133,9 @@ EVAL_COMMANDS: dict[str, EvalCommand] = {
     "mann": EvalCommand(cli_mann.EVAL_HELP, lambda p: cli_mann.add_eval_arguments(p, positive_int, seed_int),
                         cli_mann.run_eval),
 }
+EVAL_COMMANDS.update({name: EvalCommand(
+    help_line, lambda p, name=name: cli_l2o.add_eval_arguments(name, p, positive_int, seed_int, positive_float),
+    lambda a, name=name: cli_l2o.run_eval(name, a)) for name, help_line in cli_l2o.EVAL_HELP.items()})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--out", default=str(assets_dir()), help="folder for the .pt/.json checkpoints")
     pre.add_argument("--runs", default=str(ASSETS_DIR.parent / "runs"), help="folder for resumable training states")
     pre.add_argument("--only", choices=("maml", "pretrained", *GLYPH_CHECKPOINTS.values(),
-                                        *cli_meta_rl.PRETRAIN_NAMES, cli_mann.PRETRAIN_NAME, "all"),
+                                        *cli_meta_rl.PRETRAIN_NAMES, cli_mann.PRETRAIN_NAME,
+                                        *cli_l2o.PRETRAIN_NAMES, "all"),
                      default=None,
                      help="one checkpoint: sinusoid maml/pretrained, or a glyph few-shot model (default: the "
                           "two sinusoid ones; --only all: all of them, the MANN pair included, about two hours on one thread)")
@@ -158,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
 
     cli_fewshot.add_train_command(sub, positive_int, positive_float, seed_int)
+    cli_l2o.extend_train_parser(sub.choices["train"], positive_float)
     sub.choices["train"].epilog = "python -m lab train mann --help: the memory-augmented network (lab.cli_mann)"
     cli_meta_rl.extend_train_parser(sub.choices["train"], positive_int, positive_float)
 
@@ -202,7 +209,8 @@ def _pretrain(args: argparse.Namespace) -> int:
     glyph = [k for k, name in GLYPH_CHECKPOINTS.items() if args.only in (name, "all")]
     meta_rl = [name for name in cli_meta_rl.PRETRAIN_NAMES if args.only in (name, "all")]
     mann = args.only in (cli_mann.PRETRAIN_NAME, "all")
-    methods = ["maml", "pretrained"] if args.only in (None, "all") else [] if glyph or meta_rl or mann else [args.only]
+    l2o = [name for name in cli_l2o.PRETRAIN_NAMES if args.only in (name, "all")]
+    methods = ["maml", "pretrained"] if args.only in (None, "all") else [] if glyph or l2o or meta_rl or mann else [args.only]
     for method in methods:
         config = SineTrainConfig(method=method, iterations=args.iterations, seed=args.seed,
                                  maml=MAMLConfig(first_order=args.first_order, inner_steps=args.inner_steps))
@@ -212,6 +220,8 @@ def _pretrain(args: argparse.Namespace) -> int:
               f"{result.curve[-1] if result.curve else float('nan'):.4f} -> {result.paths[0]}")
     for kind in glyph:
         print(cli_fewshot.pretrain_glyph_model(kind, Path(args.out), Path(args.runs), args.seed))
+    for name in l2o:
+        print(cli_l2o.pretrain(name, Path(args.out), Path(args.runs), args.seed))
     for name in meta_rl:
         print(cli_meta_rl.pretrain(name, Path(args.out), Path(args.runs), args.seed))
     if mann:
@@ -351,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "info":
             return _info(args)
+        if args.command == "train" and args.learner in cli_l2o.LEARNERS:
+            return cli_l2o.run_train(args)
         if args.command == "train-mann":
             return cli_mann.run_train(args)
         if args.command == "train" and args.learner == cli_meta_rl.LEARNER:

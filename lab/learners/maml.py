@@ -61,7 +61,17 @@ def support_loss(net: nn.Module, params: Params, x: torch.Tensor, y: torch.Tenso
     return loss_fn(functional_call(net, params, (x,)), y)
 
 
-def inner_adapt(net: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor, steps: int, inner_lr: float,
+InnerLR = float | Params  # one step size, or one per parameter entry (Meta-SGD, lab.learners.meta_sgd)
+
+
+def sgd_step(params: Params, grads: Params, inner_lr: InnerLR) -> Params:
+    """Return ``params - inner_lr * grads``; ``inner_lr`` is one number or a dict of per-parameter rate tensors."""
+    if isinstance(inner_lr, dict):
+        return {k: params[k] - inner_lr[k] * grads[k] for k in params}
+    return {k: params[k] - inner_lr * grads[k] for k in params}
+
+
+def inner_adapt(net: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor, steps: int, inner_lr: InnerLR,
                 loss_fn: LossFn, first_order: bool = False) -> Params:
     """Return the parameters after ``steps`` SGD steps on ``(x, y)`` (one task, no task axis).
 
@@ -73,19 +83,19 @@ def inner_adapt(net: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor
         grads = grad_fn(params)
         if first_order:
             grads = {k: g.detach() for k, g in grads.items()}
-        params = {k: params[k] - inner_lr * grads[k] for k in params}
+        params = sgd_step(params, grads, inner_lr)
     return params
 
 
 def task_query_loss(net: nn.Module, params: Params, support_x: torch.Tensor, support_y: torch.Tensor,
-                    query_x: torch.Tensor, query_y: torch.Tensor, steps: int, inner_lr: float,
+                    query_x: torch.Tensor, query_y: torch.Tensor, steps: int, inner_lr: InnerLR,
                     loss_fn: LossFn, first_order: bool = False) -> torch.Tensor:
     """Return the query loss of one task after adapting ``params`` on its support set."""
     adapted = inner_adapt(net, params, support_x, support_y, steps, inner_lr, loss_fn, first_order)
     return support_loss(net, adapted, query_x, query_y, loss_fn)
 
 
-def meta_loss(net: nn.Module, params: Params, batch: EpisodeBatch, steps: int, inner_lr: float,
+def meta_loss(net: nn.Module, params: Params, batch: EpisodeBatch, steps: int, inner_lr: InnerLR,
               loss_fn: LossFn, first_order: bool = False, vectorized: bool = True) -> torch.Tensor:
     """Return the per-task query losses ``[tasks]`` after adaptation; its mean is MAML's meta-objective."""
     def one(sx, sy, qx, qy):
@@ -129,7 +139,7 @@ class Adaptation:
 
 
 def adapt(net: nn.Module, params: Params, support_x: torch.Tensor, support_y: torch.Tensor, steps: int,
-          inner_lr: float, loss: str = "mse", query_x: torch.Tensor | None = None,
+          inner_lr: InnerLR, loss: str = "mse", query_x: torch.Tensor | None = None,
           query_y: torch.Tensor | None = None, eval_x: torch.Tensor | None = None,
           record: bool = True) -> Adaptation:
     """Adapt ``params`` to one task (no task axis) by ``steps`` SGD steps and return an :class:`Adaptation`.
@@ -153,15 +163,15 @@ def adapt(net: nn.Module, params: Params, support_x: torch.Tensor, support_y: to
         # The query loss can overflow a step before the support loss does; either ends the trace.
         for which, value in (("support", s_loss), ("query", q_loss)):
             if value is not None and not math.isfinite(value):
+                lr = "the learned rates" if isinstance(inner_lr, dict) else f"inner_lr={inner_lr}"
                 raise AdaptationDiverged(f"the {which} loss became {value} at inner step {step}: "
-                                         f"inner_lr={inner_lr} diverges; lower it", trace)
+                                         f"{lr} diverges; lower it", trace)
         trace.append(AdaptStep(step, s_loss, q_loss, flatten_params(current).cpu(), preds))
 
     if record:
         record_step(0, params)
     for step in range(1, steps + 1):
-        grads = grad_fn(params)
-        params = {k: params[k] - inner_lr * grads[k] for k in params}
+        params = sgd_step(params, grad_fn(params), inner_lr)
         if record:
             record_step(step, params)
     return Adaptation(params, trace)
@@ -234,7 +244,7 @@ class MAML:
                              batch_size)
 
 
-def evaluate_init(net: nn.Module, params: Params, family, n_episodes: int, steps: int, inner_lr: float,
+def evaluate_init(net: nn.Module, params: Params, family, n_episodes: int, steps: int, inner_lr: InnerLR,
                   rng: torch.Generator, loss: str = "mse", batch_size: int = 100) -> dict[str, float]:
     """Return ``{"mean", "ci95", "n"}`` of the query loss after fine-tuning ``params`` for ``steps`` steps.
 

@@ -1,0 +1,216 @@
+"""Meta-training of the learned optimizer (:mod:`lab.learners.learned_optimizer`) by truncated BPTT.
+
+Andrychowicz et al. 2016, section 3: for every *run*, draw a fresh batch of problems, optimize them for
+``steps`` steps with the LSTM, and after every ``unroll`` steps take one Adam step on the LSTM's weights
+down the gradient of the summed losses of that window; the parameters and LSTM states then carry on, cut
+from the graph (truncated backprop through time). Paper values: 100-step runs, 20-step truncations.
+
+The loss is averaged over the problems of a batch. ``log_meta_loss`` (off by default, the paper's sum) sums
+``log f`` instead, a common later fix that weighs the end of a run as much as its start.
+
+Before training, the hand-made baselines' learning rates are tuned on training problems
+(:func:`lab.learners.hand_optimizers.tune_learning_rates`) and stored in the checkpoint card, so that the
+evaluation and the page race them with the rates tuned here. Every ``eval_every`` runs the mean final loss on
+a fixed set of held-out problems joins the curve ``(run, wall_s, loss)``; the saved model is the last one.
+Resumable: a state goes to ``run_dir`` every ``checkpoint_every`` runs (see :mod:`lab.resumable`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lab.checkpoint import save_checkpoint
+from lab.compute import derive_seed, make_generator
+from lab.learners.hand_optimizers import tune_learning_rates
+from lab.learners.learned_optimizer import LSTMOptimizer, LSTMOptimizerConfig, detach_state, run_learned, unroll
+from lab.nets import load_params_, random_init
+from lab.resumable import cosine_lr, load_state, resume_key, save_state, state_paths
+from lab.tasks.base import check_positive
+from lab.tasks.optimizees import held_out_rng, make_family
+
+PROBLEMS = ("quadratic", "mlp", "mlp-relu")
+
+
+@dataclass
+class L2OTrainConfig:
+    """What :func:`train_l2o` trains; every field is stored in the checkpoint card."""
+
+    problem: str = "quadratic"  # "quadratic", "mlp" (sigmoid) or "mlp-relu"
+    runs: int = 1000  # 100-step optimization runs, each on a fresh batch of problems
+    batch: int = 128  # problems optimized side by side in one run
+    steps: int = 100  # length of a run (paper: 100)
+    unroll: int = 20  # truncation of backprop through time (paper: 20)
+    meta_lr: float = 3e-3  # Adam on the LSTM's weights, cosine-decayed to meta_lr / 10
+    clip: float = 1.0  # meta-gradient norm clip (not in the paper; keeps early meta-steps sane)
+    log_meta_loss: bool = False  # paper: sum of f; True: sum of log f
+    seed: int = 0
+    eval_problems: int = 100  # held-out problems of each progress check
+    eval_every: int = 50
+    checkpoint_every: int = 20
+
+    def __post_init__(self) -> None:
+        if self.problem not in PROBLEMS:
+            raise ValueError(f"problem={self.problem!r}; choose one of {', '.join(PROBLEMS)}")
+        for name in ("runs", "batch", "steps", "unroll", "eval_problems", "eval_every", "checkpoint_every"):
+            check_positive(name, getattr(self, name))
+        check_positive("seed", self.seed, minimum=0)
+        if not self.meta_lr > 0:
+            raise ValueError(f"meta_lr={self.meta_lr} must be > 0")
+
+    @property
+    def kind(self) -> str:
+        """Return the checkpoint kind, e.g. ``"l2o_quadratic"``."""
+        return "l2o_" + self.problem.replace("-", "_")
+
+    def card(self) -> dict[str, Any]:
+        """Return the JSON config stored with the checkpoint."""
+        return {"net": LSTMOptimizerConfig().to_dict(), "train": asdict(self)}
+
+
+# The shipped recipes (python -m lab pretrain --only l2o-quadratic|l2o-mlp); wall times in the issue-5 note.
+RECIPES: dict[str, dict[str, Any]] = {
+    "quadratic": dict(runs=1000, batch=128),
+    "mlp": dict(runs=150, batch=8, eval_problems=20, eval_every=25, checkpoint_every=5),
+    "mlp-relu": dict(runs=150, batch=8, eval_problems=20, eval_every=25, checkpoint_every=5),
+}
+
+
+def recipe(problem: str, seed: int = 0, **changes: Any) -> L2OTrainConfig:
+    """Return the shipped training config for ``problem`` with ``changes`` applied."""
+    if problem not in RECIPES:
+        raise ValueError(f"problem={problem!r}; choose one of {', '.join(RECIPES)}")
+    return L2OTrainConfig(problem=problem, seed=seed, **{**RECIPES[problem], **changes})
+
+
+@dataclass
+class L2OProgress:
+    """A progress report after a run: runs done, the run's mean meta-loss, seconds, a held-out check if any."""
+
+    run: int
+    total: int
+    meta_loss: float
+    elapsed_s: float
+    held_out: float | None = None
+
+
+@dataclass
+class L2OTrainResult:
+    """The trained optimizer, the held-out curve ``[(run, wall_s, mean final loss)]`` and facts of the run."""
+
+    optimizer: LSTMOptimizer
+    curve: list[tuple[float, float, float]]
+    runs: int
+    wall_s: float
+    stopped: bool
+    baseline_lrs: dict[str, float]
+    paths: tuple[Path, Path] | None = None
+
+
+def tuning_problems(config: L2OTrainConfig, n: int = 32) -> tuple[Callable, Callable]:
+    """Return ``(make_problems, make_rng)`` of the training problems the baselines are tuned on."""
+    family = make_family(config.problem)
+    return (lambda: family.sample(make_generator(config.seed + 17), n),
+            lambda: make_generator(config.seed + 18))
+
+
+def held_out_score(opt: LSTMOptimizer, config: L2OTrainConfig) -> float:
+    """Return the mean final loss of ``opt`` on ``config.eval_problems`` fixed held-out problems."""
+    rng = held_out_rng(config.seed)
+    problems = make_family(config.problem).sample(rng, config.eval_problems)
+    return float(run_learned(opt, problems, config.steps, make_generator(derive_seed(rng))).final.mean())
+
+
+def meta_train_run(opt: LSTMOptimizer, meta_optimizer: torch.optim.Optimizer, problems, config: L2OTrainConfig,
+                   rng: torch.Generator | None) -> float:
+    """Optimize ``problems`` for ``config.steps`` steps, one meta-update per ``config.unroll``; return the
+    mean meta-loss per step."""
+    theta = problems.init()
+    state = opt.initial_state(theta.numel())
+    total, done = 0.0, 0
+    while done < config.steps:
+        window = min(config.unroll, config.steps - done)
+        theta, state, meta = unroll(opt, problems, theta, state, window, rng)
+        objective = meta.clamp_min(1e-12).log() if config.log_meta_loss else meta
+        loss = objective.mean() / window
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"meta-loss became {loss.item()}; lower meta_lr")
+        meta_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(opt.parameters(), config.clip)
+        meta_optimizer.step()
+        theta, state = theta.detach(), detach_state(state)
+        total += float(meta.detach().mean()) / window
+        done += window
+    return total / -(-config.steps // config.unroll)
+
+
+def train_l2o(config: L2OTrainConfig, out: Path | str | None = None, run_dir: Path | str | None = "runs",
+              on_progress: Callable[[L2OProgress], bool | None] | None = None) -> L2OTrainResult:
+    """Meta-train a learned optimizer; save ``<out>.{pt,json}`` if ``out`` (a stem) is given; return the result.
+
+    ``on_progress`` is called after every run; returning ``False`` stops (the resumable state is saved, the
+    final checkpoint is not).
+    """
+    rng = make_generator(config.seed)
+    opt = LSTMOptimizer()
+    load_params_(opt, random_init(opt, derive_seed(rng)))
+    meta_optimizer = torch.optim.Adam(opt.parameters(), lr=config.meta_lr)
+    family = make_family(config.problem)
+    key = resume_key(config.card())
+    paths = state_paths(run_dir, f"{config.kind}_seed{config.seed}", key) if run_dir else None
+    start, curve, wall_before, lrs = 0, [], 0.0, None
+    saved = load_state(paths, key) if paths else None
+    if saved is not None:
+        opt.load_state_dict(saved["model"])
+        meta_optimizer.load_state_dict(saved["optimizer"])
+        rng.set_state(saved["rng"])
+        start, wall_before = int(saved["run"]), float(saved["wall_s"])
+        curve = [tuple(float(v) for v in row) for row in saved["curve"].tolist()]
+        lrs = {k: float(v) for k, v in zip(saved["lr_names"].split(","), saved["lrs"].tolist(), strict=True)}
+    t0 = time.perf_counter()
+
+    def wall() -> float:
+        return wall_before + time.perf_counter() - t0
+
+    if lrs is None:
+        lrs = tune_learning_rates(*tuning_problems(config), config.steps)
+
+    def snapshot(run: int) -> None:
+        if paths is not None:
+            save_state(paths, key, {"model": opt.state_dict(), "optimizer": meta_optimizer.state_dict(),
+                                    "rng": rng.get_state(), "run": run, "wall_s": wall(),
+                                    "curve": torch.tensor(curve, dtype=torch.float64).view(-1, 3),
+                                    "lr_names": ",".join(lrs), "lrs": torch.tensor(list(lrs.values()))})
+
+    if start == 0 and not curve:
+        curve.append((0, round(wall(), 2), held_out_score(opt, config)))
+    stopped, run = False, start
+    for run in range(start + 1, config.runs + 1):
+        for group in meta_optimizer.param_groups:
+            group["lr"] = cosine_lr(config.meta_lr, config.meta_lr / 10, run - 1, config.runs)
+        problems = family.sample(rng, config.batch)
+        minibatches = make_generator(derive_seed(rng)) if config.problem != "quadratic" else None
+        meta = meta_train_run(opt, meta_optimizer, problems, config, minibatches)
+        held = None
+        if run % config.eval_every == 0 or run == config.runs:
+            held = held_out_score(opt, config)
+            curve.append((run, round(wall(), 2), held))
+        if on_progress is not None and on_progress(L2OProgress(run, config.runs, meta, wall(), held)) is False:
+            stopped = True
+        if stopped or run % config.checkpoint_every == 0:
+            snapshot(run)
+        if stopped:
+            break
+    result = L2OTrainResult(opt, curve, run, wall(), stopped, lrs)
+    if out is not None and not stopped:
+        extra = {"runs": run, "wall_s": round(wall(), 1), "held_out_curve": [list(r) for r in curve],
+                 "baseline_lrs": lrs, "baseline_lrs_tuned_on": "32 training problems, mean final loss after "
+                 f"{config.steps} steps, grid 1e-4..31.6 in half decades", "threads": torch.get_num_threads()}
+        result.paths = save_checkpoint(out, opt.state_dict(), config.card(), config.kind, extra)
+    return result

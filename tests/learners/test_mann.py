@@ -6,8 +6,18 @@ import pytest
 import torch
 
 from lab.compute import make_generator
-from lab.learners.mann import (MANN, MEMORY_INIT, LSTMBaseline, MANNConfig, correct_steps, cosine_read_weights,
-                               episode_loss, least_used, lrua_write_weights, write_memory)
+from lab.learners.mann import (
+    MANN,
+    MEMORY_INIT,
+    LSTMBaseline,
+    MANNConfig,
+    correct_steps,
+    cosine_read_weights,
+    episode_loss,
+    least_used,
+    lrua_write_weights,
+    write_memory,
+)
 from lab.nets import load_params_, random_init
 from lab.tasks.mann_episodes import MANNTaskFamily
 from tests.tasks.test_episodes import CountingSource
@@ -84,7 +94,7 @@ def test_memory_is_carried_within_an_episode() -> None:
         assert torch.allclose(state.memory, trace.memory[:, t], atol=1e-6)
     # What is written stays: the memory after the last step is far from the fresh one, and a step run on a
     # fresh memory instead of the carried one gives other outputs.
-    assert float((trace.memory[:, -1] - MEMORY_INIT).abs().max()) > 0.1
+    assert float((trace.memory[:, -1] - MEMORY_INIT).abs().max().detach()) > 0.1
     fresh_logits, _, _ = model.step(inputs[:, 8], model.initial_state(2))
     assert not torch.allclose(fresh_logits, trace.logits[:, 8], atol=1e-4)
 

@@ -37,6 +37,12 @@ def episodes(task: str, seed: int, trials: int, probs: tuple[float, float] | Non
     return demo.game_episodes(task, seed, trials, probs)
 
 
+@st.cache_data(show_spinner=False, max_entries=64, ttl=3600)
+def agent_run(task: str, stamp: str, seed: int, trials: int, probs: tuple[float, float] | None) -> demo.AgentRun:
+    """Return the network's run on the game's episodes (it does not depend on the student's choices)."""
+    return demo.agent_run(load_agent(task, stamp), episodes(task, seed, trials, probs), seed)
+
+
 def controls() -> dict:
     """Draw the sidebar controls (each bound to a URL query parameter) and return their values."""
     with st.sidebar:
@@ -106,11 +112,10 @@ def play_view(g: dict, batch, inputs: dict) -> None:
                    icon=":material/flag:")
 
 
-def agent_view(g: dict, batch, agent, inputs: dict) -> None:
+def agent_view(g: dict, batch, run: demo.AgentRun, inputs: dict) -> None:
     """The network on the same episodes: curves of every player, its hidden state and its choice probabilities."""
     st.subheader(":material/neurology: " + tr("meta_rl.agent.heading"))
     n = len(g["done"])
-    run = demo.agent_run(agent, batch, inputs["seed"])
     task = inputs["task"]
     if n:
         curves = demo.player_curves(task, batch, g["done"], run, inputs["seed"])
@@ -137,18 +142,22 @@ def main() -> None:
     st.markdown(tr("meta_rl.intro"))
     inputs = controls()
     path = shipped_path(inputs["task"])
+    stamp = checkpoint_stamp(path)
     try:
-        agent = load_agent(inputs["task"], checkpoint_stamp(path))
+        with st.spinner(tr("common.computing")):
+            load_agent(inputs["task"], stamp)
+            batch = episodes(inputs["task"], inputs["seed"], inputs["trials"], inputs["probs"])
     except ValueError as exc:  # CheckpointError: missing or damaged shipped model
         st.error(tr("meta_rl.err_model", msg=str(exc).split(";")[0], name="meta-rl-" + path.name[8:].replace("_", "-")),
                  icon=":material/block:")
         return
-    batch = episodes(inputs["task"], inputs["seed"], inputs["trials"], inputs["probs"])
     g = game((inputs["task"], inputs["seed"], inputs["trials"], inputs["probs"]))
     play_view(g, batch, inputs)
     st.button(tr("meta_rl.play.restart"), key="restart", on_click=lambda: g.update(done=[], current=[]))
     if g["done"] or st.toggle(tr("meta_rl.agent.peek"), False, key="peek"):
-        agent_view(g, batch, agent, inputs)
+        with st.spinner(tr("common.computing")):
+            run = agent_run(inputs["task"], stamp, inputs["seed"], inputs["trials"], inputs["probs"])
+        agent_view(g, batch, run, inputs)
     else:
         st.info(tr("meta_rl.agent.wait"), icon=":material/hourglass_top:")
     brain_link_and_try_this(tr, "meta_rl")

@@ -130,7 +130,8 @@ def agent_view(g: dict, batch, run: demo.AgentRun, inputs: dict) -> None:
                                            run.explained, tr.lang), key="hidden", alt=tr("meta_rl.hidden.alt"))
         st.caption(tr("meta_rl.hidden.guide"))
     with right:
-        st.plotly_chart(figs.choice_figure(run.p_right[ep], run.actions[ep], run.rewards[ep], tr.lang, better),
+        st.plotly_chart(figs.choice_figure(run.p_right[ep], run.actions[ep], run.rewards[ep], tr.lang, better,
+                                          task == "harlow"),
                         key="choices", alt=tr("meta_rl.choice.alt", total=f"{run.rewards[ep].sum():.0f}"))
         st.caption(tr("meta_rl.choice.guide"))
 

@@ -81,15 +81,17 @@ def hidden_figure(points: np.ndarray, p_right: np.ndarray, actions: np.ndarray, 
 
 
 def choice_figure(p_right: np.ndarray, actions: np.ndarray, rewards: np.ndarray, lang: str = "en",
-                  better: np.ndarray | None = None) -> go.Figure:
+                  better: np.ndarray | None = None, harlow: bool = False) -> go.Figure:
     """Return the agent's p(right) per trial (a line), its choices (markers at 1 = right or 0 = left; filled
-    when rewarded) and, when given, which side was better on each trial ``better`` ``[T]`` (a step line)."""
+    when rewarded) and, when given, which side was better on each trial ``better`` ``[T]`` (a step line: the
+    better arm, or on Harlow the side of the rewarded object)."""
     tr = translator(lang)
     trials = np.arange(1, len(p_right) + 1)
     fig = go.Figure()
     if better is not None:
         fig.add_trace(go.Scatter(x=trials, y=better, mode="lines", line=dict(color=GREEN, shape="hv", width=2),
-                                 name=tr("meta_rl.choice.better"), hoverinfo="skip"))
+                                 name=tr("meta_rl.choice.rewarded_side" if harlow else "meta_rl.choice.better"),
+                                 hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=trials, y=p_right, mode="lines", line=dict(color=BLUE, width=3),
                              name=tr("meta_rl.choice.p_right"), hovertemplate="%{x}: %{y:.0%}<extra></extra>"))
     won = rewards > 0

@@ -28,5 +28,7 @@ def test_hidden_and_choice_figures() -> None:
     assert list(hidden.data[1].marker.color) == list(p_right)
     choice = figs.choice_figure(p_right, actions, rewards, better=np.ones(8))
     names = [t.name for t in choice.data]
-    assert names == ["rewarded side", "p(right)", "choice, rewarded", "choice, no reward"]
+    assert names == ["better arm", "p(right)", "choice, rewarded", "choice, no reward"]
     assert len(choice.data[2].x) == 4 and len(choice.data[3].x) == 4
+    harlow = figs.choice_figure(p_right, actions, rewards, "zh", better=np.ones(8), harlow=True)
+    assert harlow.data[0].name == "有奖励物体所在的一边"

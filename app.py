@@ -32,6 +32,7 @@ def main() -> None:
         st.Page("pages/protonet.py", title=tr("nav.protonet"), icon=":material/scatter_plot:", url_path="protonet"),
         st.Page("pages/relation.py", title=tr("nav.relation"), icon=":material/compare_arrows:", url_path="relation"),
         st.Page("pages/memory.py", title=tr("nav.memory"), icon=":material/memory:", url_path="memory"),
+        st.Page("pages/optimizers.py", title=tr("nav.optimizers"), icon=":material/route:", url_path="optimizers"),
         st.Page("pages/compare.py", title=tr("nav.compare"), icon=":material/leaderboard:", url_path="compare"),
         st.Page("pages/meta_rl.py", title=tr("nav.meta_rl"), icon=":material/casino:", url_path="meta_rl"),
     ]

@@ -75,7 +75,7 @@ class L2OTrainConfig:
 
 # The shipped recipes (python -m lab pretrain --only l2o-quadratic|l2o-mlp); wall times in the issue-5 note.
 RECIPES: dict[str, dict[str, Any]] = {
-    "quadratic": dict(runs=1000, batch=128),
+    "quadratic": dict(runs=600, batch=128),
     "mlp": dict(runs=150, batch=8, eval_problems=20, eval_every=25, checkpoint_every=5),
     "mlp-relu": dict(runs=150, batch=8, eval_problems=20, eval_every=25, checkpoint_every=5),
 }
@@ -186,7 +186,7 @@ def train_l2o(config: L2OTrainConfig, out: Path | str | None = None, run_dir: Pa
             save_state(paths, key, {"model": opt.state_dict(), "optimizer": meta_optimizer.state_dict(),
                                     "rng": rng.get_state(), "run": run, "wall_s": wall(),
                                     "curve": torch.tensor(curve, dtype=torch.float64).view(-1, 3),
-                                    "lr_names": ",".join(lrs), "lrs": torch.tensor(list(lrs.values()))})
+                                    "lr_names": ",".join(lrs), "lrs": torch.tensor(list(lrs.values()), dtype=torch.float64)})
 
     if start == 0 and not curve:
         curve.append((0, round(wall(), 2), held_out_score(opt, config)))

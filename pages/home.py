@@ -15,7 +15,8 @@ PAGES = [("pages/tasks.py", ":material/extension:", "tasks"), ("pages/maml.py", 
          ("pages/protonet.py", ":material/scatter_plot:", "protonet"),
          ("pages/relation.py", ":material/compare_arrows:", "relation"),
          ("pages/compare.py", ":material/leaderboard:", "compare"),
-         ("pages/meta_rl.py", ":material/casino:", "meta_rl")]
+         ("pages/meta_rl.py", ":material/casino:", "meta_rl"),
+         ("pages/optimizers.py", ":material/route:", "optimizers")]
 
 
 def main() -> None:

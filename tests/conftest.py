@@ -82,19 +82,44 @@ def make_meta_rl_assets(folder: Path) -> Path:
 
 
 def make_mann_assets(folder: Path) -> Path:
-    """Write untrained ``mann_glyphs`` and ``mann_lstm_glyphs`` checkpoints (seeded, a small controller, so the
+    """Write untrained ``mann_glyphs`` and ``mann_glyphs_lstm`` checkpoints (seeded, a small controller, so the
     Memory page runs fast) into ``folder``; return it."""
     from lab.checkpoint import save_checkpoint
     from lab.learners.mann import build_mann
     from lab.mann_training import MANNTrainConfig
     from lab.nets import load_params_, random_init
 
-    for seed, (kind, name) in enumerate((("mann", "mann_glyphs"), ("mann-lstm", "mann_lstm_glyphs"))):
+    for seed, (kind, name) in enumerate((("mann", "mann_glyphs"), ("mann-lstm", "mann_glyphs_lstm"))):
         model = build_mann(kind, {"controller": 16, "memory_slots": 40, "memory_width": 8})
         load_params_(model, random_init(model, seed))
         card = MANNTrainConfig(learner=kind).card()
         card["net"] = model.config.to_dict()
         save_checkpoint(folder / name, model.state_dict(), card, kind, {"untrained": True})
+    return folder
+
+
+def make_l2o_assets(folder: Path) -> Path:
+    """Write untrained ``l2o_quadratic`` and ``l2o_mlp`` learned optimizers and the ``meta_sgd_sine`` /
+    ``maml_sine_k5`` pair (seeded, so pages run without ``python -m lab pretrain``) into ``folder``; return it."""
+    from lab.checkpoint import save_checkpoint
+    from lab.compute import make_generator
+    from lab.l2o_training import L2OTrainConfig
+    from lab.learners.learned_optimizer import LSTMOptimizer
+    from lab.meta_sgd_training import MetaSGDTrainConfig, build_model
+    from lab.nets import load_params_, random_init
+
+    lrs = {"sgd": 0.01, "momentum": 0.01, "rmsprop": 0.01, "adam": 0.1}
+    for seed, problem in enumerate(("quadratic", "mlp")):
+        config = L2OTrainConfig(problem=problem)
+        opt = load_params_(LSTMOptimizer(), random_init(LSTMOptimizer(), seed))
+        save_checkpoint(folder / config.kind, opt.state_dict(), config.card(), config.kind,
+                        {"untrained": True, "baseline_lrs": lrs})
+    for seed, learn in enumerate((True, False)):
+        config = MetaSGDTrainConfig(learn_rates=learn)
+        model = build_model(config.card())
+        load_params_(model.net, random_init(model.net, seed))
+        model.fill_rates_(make_generator(seed), *config.learner_config().rate_init)
+        save_checkpoint(folder / config.kind, model.state_dict(), config.card(), config.kind, {"untrained": True})
     return folder
 
 
@@ -104,4 +129,4 @@ def lab_assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Point ``LAB_ASSETS_DIR`` at it (``monkeypatch.setenv``) to run pages without ``python -m lab pretrain``."""
     folder = tmp_path_factory.mktemp("lab_assets")
-    return make_mann_assets(make_meta_rl_assets(make_fewshot_assets(make_sine_assets(folder))))
+    return make_l2o_assets(make_mann_assets(make_meta_rl_assets(make_fewshot_assets(make_sine_assets(folder)))))

@@ -168,12 +168,14 @@ class Function2D:
         return value
 
 
-def random_starts(name: str, rng: torch.Generator, n: int) -> torch.Tensor:
-    """Return ``n`` starts ``[n, 2]`` drawn uniformly from the drawing box of landscape ``name``."""
+def random_starts(name: str, rng: torch.Generator, n: int, spread: float = 1.0) -> torch.Tensor:
+    """Return ``n`` starts ``[n, 2]`` drawn uniformly from the drawing box of landscape ``name``, shrunk about
+    its centre by ``spread`` (1 = the whole box)."""
     s = SURFACES[name]
     lo = torch.tensor([s.x_range[0], s.y_range[0]])
     hi = torch.tensor([s.x_range[1], s.y_range[1]])
-    return lo + (hi - lo) * torch.rand(n, 2, generator=rng)
+    centre, half = (lo + hi) / 2, (hi - lo) / 2 * spread
+    return centre - half + 2 * half * torch.rand(n, 2, generator=rng)
 
 
 IMAGE_SIDE = 7  # 28x28 glyphs average-pooled 4x4: 49 inputs keep the optimizee (and its LSTM) cheap

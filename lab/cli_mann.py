@@ -125,7 +125,7 @@ def run_train(a: argparse.Namespace) -> int:
 
 
 def pretrain_mann_glyphs(out: Path, runs: Path, seed: int) -> str:
-    """Train the shipped glyph pair ``mann_glyphs`` and ``mann_lstm_glyphs`` into ``out`` (float16 weights);
+    """Train the shipped glyph pair ``mann_glyphs`` and ``mann_glyphs_lstm`` into ``out`` (float16 weights);
     return a summary line per model."""
     lines = []
     for kind in MANN_KINDS:

@@ -87,8 +87,9 @@ def load_mann(path: str | Path, kind: str = "mann", map_location: torch.device |
 
 
 def shipped_mann_path(kind: str = "mann") -> Path:
-    """Return the stem of the shipped glyph checkpoint of ``kind`` (``mann`` or ``mann-lstm``)."""
-    return assets_dir() / f"{kind.replace('-', '_')}_glyphs"
+    """Return the stem of the shipped glyph checkpoint of ``kind``: ``mann_glyphs``, its baseline
+    ``mann_glyphs_lstm`` (every baseline is named ``<MANN stem>_lstm``)."""
+    return assets_dir() / ("mann_glyphs_lstm" if kind == "mann-lstm" else "mann_glyphs")
 
 
 def pick_mann_checkpoints(data: str, classes: int, checkpoint: str | Path | None = None) -> tuple[Path, Path]:

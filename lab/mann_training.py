@@ -206,5 +206,5 @@ GLYPH_RECIPE: dict[str, Any] = {"net": {"memory_slots": 40, "gamma": 0.95}, "epi
 
 
 def mann_glyph_recipe(learner: str = "mann", seed: int = 0) -> MANNTrainConfig:
-    """Return the training config of the shipped ``mann_glyphs`` (or ``mann_lstm_glyphs``) checkpoint."""
+    """Return the training config of the shipped ``mann_glyphs`` (or its baseline ``mann_glyphs_lstm``)."""
     return MANNTrainConfig(learner=learner, data="glyphs", seed=seed, **GLYPH_RECIPE)

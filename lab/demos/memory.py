@@ -198,7 +198,7 @@ def mann_choices() -> tuple[list[MannChoice], list[str]]:
     for path, card, data in found:
         net = card.get("config", {}).get("net", {})
         heads = int(net.get("read_heads", 4))
-        lstm = Path(str(path) + "_lstm") if path != shipped else shipped_mann_path("mann-lstm")
+        lstm = Path(str(path) + "_lstm")
         label = f"{Path(path).name} · {data} · {heads} heads, {net.get('memory_width', '?')} wide"
         choices.append(MannChoice(label, str(path), str(lstm) if lstm.with_suffix(".pt").exists() else None, heads))
     return choices, [f"{s.path}: {s.reason}" for s in scan.skipped]

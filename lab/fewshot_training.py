@@ -16,10 +16,7 @@ continues from it. All randomness comes from ``seed``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
 import re
 import time
 from collections.abc import Callable
@@ -29,6 +26,7 @@ from typing import Any
 
 import torch
 
+from lab import resumable
 from lab.checkpoint import CheckpointError, check_state_matches, load_checkpoint, read_card, save_checkpoint
 from lab.compute import derive_seed, make_generator
 from lab.learners.fewshot import KINDS, build_model, evaluate_accuracy
@@ -141,20 +139,7 @@ def init_weights_from(model: torch.nn.Module, stem: str | Path, learner: str) ->
 
 def cosine_lr(config: FewShotTrainConfig, iteration: int) -> float:
     """Return the learning rate at ``iteration`` (0-based) of the cosine schedule."""
-    progress = min(1.0, iteration / max(1, config.iterations))
-    return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1 + math.cos(math.pi * progress))
-
-
-def _resume_key(config: FewShotTrainConfig) -> str:
-    card = config.card()
-    card.pop("eval_every"), card.pop("checkpoint_every")
-    return json.dumps(card, sort_keys=True)
-
-
-def _state_paths(run_dir: Path, config: FewShotTrainConfig) -> tuple[Path, Path]:
-    digest = hashlib.sha256(_resume_key(config).encode()).hexdigest()[:8]  # readable name; key checked inside
-    stem = run_dir / f"{config.learner}_{config.data}_seed{config.seed}_{digest}"
-    return stem.with_name(stem.name + ".state.pt"), stem.with_name(stem.name + ".state.json")
+    return resumable.cosine_lr(config.lr, config.lr_min, iteration, config.iterations)
 
 
 def train_fewshot(config: FewShotTrainConfig, out: Path | str | None = None, run_dir: Path | str | None = "runs",
@@ -179,17 +164,19 @@ def train_fewshot(config: FewShotTrainConfig, out: Path | str | None = None, run
               if config.mix_glyphs else None)
     eval_seed = derive_seed(make_generator(config.seed + 1))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    paths = _state_paths(Path(run_dir), config) if run_dir is not None else None
+    key = resumable.resume_key(config.card())
+    paths = (resumable.state_paths(run_dir, f"{config.learner}_{config.data}_seed{config.seed}", key)
+             if run_dir is not None else None)
     start, curve, wall_before = 0, [], 0.0
-    if paths and paths[0].exists() and paths[1].exists() and paths[1].read_text() == _resume_key(config):
+    saved = resumable.load_state(paths, key) if paths else None
+    if saved is not None:
         try:
-            saved = torch.load(paths[0], map_location="cpu", weights_only=True)
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
             rng.set_state(saved["rng"])
             start, wall_before = int(saved["iteration"]), float(saved["wall_s"])
             curve = [(int(i), float(w), float(a)) for i, w, a in saved["curve"].tolist()]
-        except Exception:  # noqa: BLE001 - a damaged resume file just means starting over
+        except Exception:  # noqa: BLE001 - a state of another shape just means starting over
             start, curve = 0, []
     t0 = time.perf_counter()
 
@@ -197,15 +184,11 @@ def train_fewshot(config: FewShotTrainConfig, out: Path | str | None = None, run
         return wall_before + time.perf_counter() - t0
 
     def snapshot(iteration: int) -> None:
-        if paths is None:
-            return
-        paths[0].parent.mkdir(parents=True, exist_ok=True)
-        tmp = paths[0].with_name(paths[0].name + ".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng.get_state(),
-                    "iteration": iteration, "wall_s": wall(),
-                    "curve": torch.tensor(curve, dtype=torch.float64).view(-1, 3)}, tmp)
-        os.replace(tmp, paths[0])
-        paths[1].write_text(_resume_key(config))
+        if paths is not None:
+            resumable.save_state(paths, key, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng.get_state(),
+                "iteration": iteration, "wall_s": wall(),
+                "curve": torch.tensor(curve, dtype=torch.float64).view(-1, 3)})
 
     def measure(iteration: int) -> float:
         model.eval()

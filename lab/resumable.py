@@ -3,9 +3,8 @@
 A run's state (weights, optimizer, generator, iteration, wall time, curve) goes to
 ``<run_dir>/<name>_<digest>.state.pt`` beside ``.state.json`` holding the *resume key*: the run's config
 as sorted JSON without the settings that do not change what is trained (how often to measure or save).
-The same config started again finds its state and continues; any other config starts afresh. Written for
-:mod:`lab.mann_training`; :mod:`lab.fewshot_training` keeps the same layout in its own code (a candidate
-to move onto this module).
+The same config started again finds its state and continues; any other config starts afresh. Used by
+:mod:`lab.mann_training` and :mod:`lab.fewshot_training` (whose state files keep their names).
 """
 
 from __future__ import annotations

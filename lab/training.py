@@ -23,7 +23,6 @@ by returning ``False`` (the app's stop button).
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -32,6 +31,7 @@ from typing import Any
 
 import torch
 
+from lab import resumable
 from lab.checkpoint import build_sine_net, save_checkpoint
 from lab.compute import derive_seed, make_generator
 from lab.learners.maml import MAML, MAMLConfig
@@ -128,23 +128,9 @@ def _resume_key(config: SineTrainConfig) -> str:
     return json.dumps(card, sort_keys=True)
 
 
-def _save_state(paths: tuple[Path, Path], config: SineTrainConfig, state: dict[str, Any]) -> None:
-    pt, card = paths
-    pt.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, pt.with_name(pt.name + ".tmp"))
-    os.replace(pt.with_name(pt.name + ".tmp"), pt)
-    card.write_text(_resume_key(config))
-
-
 def _load_state(paths: tuple[Path, Path], config: SineTrainConfig) -> dict[str, Any] | None:
-    pt, card = paths
-    if not (pt.exists() and card.exists()) or card.read_text() != _resume_key(config):
-        return None
-    try:
-        state = torch.load(pt, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - a damaged resume file just means starting over
-        return None
-    return state if int(state["iteration"]) <= config.iterations else None
+    state = resumable.load_state(paths, _resume_key(config))
+    return state if state is not None and int(state["iteration"]) <= config.iterations else None
 
 
 def train_sine(config: SineTrainConfig, out: Path | str | None = None, run_dir: Path | str | None = "runs",
@@ -177,7 +163,7 @@ def train_sine(config: SineTrainConfig, out: Path | str | None = None, run_dir: 
 
     def snapshot(iteration: int) -> None:
         if paths:
-            _save_state(paths, config, {"model": net.state_dict(), "optimizer": optimizer.state_dict(),
+            resumable.save_state(paths, _resume_key(config), {"model": net.state_dict(), "optimizer": optimizer.state_dict(),
                                         "rng": rng.get_state(), "iteration": torch.tensor(iteration),
                                         "curve": torch.tensor(curve, dtype=torch.float64),
                                         "wall_s": torch.tensor(wall_before + time.perf_counter() - t0)})

@@ -63,7 +63,7 @@ def baseline_rates(problem: str, meta: dict[str, Any], steps: int) -> tuple[dict
     trained = meta["config"].get("train", {}).get("problem")
     lrs = meta.get("extra", {}).get("baseline_lrs")
     if trained == problem and isinstance(lrs, dict) and set(lrs) == set(OPTIMIZERS):
-        return {k: float(v) for k, v in lrs.items()}, "checkpoint card (tuned on training problems)"
+        return {k: float(lrs[k]) for k in OPTIMIZERS}, "checkpoint card (tuned on training problems)"
     config = L2OTrainConfig(problem=problem, steps=steps)
     return tune_learning_rates(*tuning_problems(config), steps), f"tuned now on {problem} training problems"
 

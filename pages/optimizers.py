@@ -22,7 +22,7 @@ from pages import brain_link_and_try_this, run_through_app
 
 run_through_app()
 
-VIEWS = ("race", "mlp", "msgd")
+VIEWS = ("landscape", "classifier", "meta-sgd")  # as they appear in ?view=
 LR_SCALES = [0.1, 0.3, 1.0, 3.0, 10.0, 30.0]
 tr = translator(st.session_state.get("lang", "en"))
 
@@ -53,20 +53,21 @@ def take_click() -> None:
 def race_controls() -> dict:
     """Draw the race's sidebar controls (bound to the URL); return their values."""
     with st.sidebar:
-        landscape = st.selectbox(tr("opt.landscape"), list(SURFACES), key="landscape", bind="query-params",
-                                 format_func=lambda n: tr(f"opt.landscape.{n}"))
+        # Language-neutral options (a bound widget writes its displayed option into the link); captions translate.
+        landscape = st.radio(tr("opt.landscape"), list(SURFACES), key="landscape", bind="query-params",
+                             captions=[tr(f"opt.landscape.{n}") for n in SURFACES])
         s = SURFACES[landscape]
         for key, lo_hi, default in (("x0", s.x_range, s.start[0]), ("y0", s.y_range, s.start[1])):
             if key in st.session_state and not lo_hi[0] <= float(st.session_state[key]) <= lo_hi[1]:
                 st.session_state[key] = default  # a start left over from another landscape's box
         # No default once the state holds a value (a click or the reset above): Streamlit warns about both.
-        x0 = st.slider(tr("opt.x0"), *s.x_range, None if "x0" in st.session_state else s.start[0], 0.05, key="x0",
+        x0 = st.slider(tr("opt.x0"), *s.x_range, None if "x0" in st.session_state else s.start[0], 0.01, key="x0",
                        bind="query-params")
-        y0 = st.slider(tr("opt.y0"), *s.y_range, None if "y0" in st.session_state else s.start[1], 0.05, key="y0",
+        y0 = st.slider(tr("opt.y0"), *s.y_range, None if "y0" in st.session_state else s.start[1], 0.01, key="y0",
                        bind="query-params")
         steps = st.slider(tr("opt.steps"), 10, 300, 100, 10, key="steps", bind="query-params", help=tr("opt.steps_help"))
         which = st.radio(tr("opt.which"), list(demo.L2O_CHECKPOINTS), key="which", bind="query-params",
-                         format_func=lambda n: tr(f"opt.which.{n}"))
+                         captions=[tr(f"opt.which.{n}") for n in demo.L2O_CHECKPOINTS])
         lr_scale = st.select_slider(tr("opt.lr_scale"), LR_SCALES, 1.0, key="lr_scale", bind="query-params",
                                     help=tr("opt.lr_scale_help"))
         seed = st.number_input(tr("common.seed"), 0, 1_000_000, 0, key="seed", bind="query-params")
@@ -145,8 +146,8 @@ def main() -> None:
     limit_threads()
     st.title(tr("opt.title"))
     st.markdown(tr("opt.intro"))
-    view = st.segmented_control(tr("opt.view"), list(VIEWS), default=VIEWS[0], key="view", bind="query-params",
-                                required=True, format_func=lambda v: tr(f"opt.view.{v}")) or VIEWS[0]
+    view = st.radio(tr("opt.view"), list(VIEWS), key="view", bind="query-params", horizontal=True,
+                    captions=[tr(f"opt.view.{v}") for v in VIEWS])
     folder = str(assets_dir())
     stamp = "/".join(checkpoint_stamp(Path(folder) / stem) for stem in (*demo.L2O_CHECKPOINTS.values(),
                                                                         "meta_sgd_sine", "maml_sine_k5"))
@@ -155,7 +156,7 @@ def main() -> None:
     except ValueError as exc:  # CheckpointError is a ValueError
         st.error(tr("opt.err_assets", msg=str(exc).rstrip(".")), icon=":material/block:")
         return
-    {"race": race_view, "mlp": mlp_view, "msgd": msgd_view}[view](folder, stamp)
+    dict(zip(VIEWS, (race_view, mlp_view, msgd_view), strict=True))[view](folder, stamp)
     brain_link_and_try_this(tr, "opt")
 
 

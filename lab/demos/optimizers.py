@@ -32,7 +32,7 @@ from lab.tasks.sinusoid import SinusoidFamily, curve_x, sine_targets
 
 METHODS = ("learned", *OPTIMIZERS)
 L2O_CHECKPOINTS = {"quadratic": "l2o_quadratic", "mlp": "l2o_mlp"}
-GRID = 90  # contour resolution per axis: smooth enough, ~8k values to send
+GRID = 160  # landscape picture resolution per axis (a PNG of a few tens of KB)
 
 
 @dataclass

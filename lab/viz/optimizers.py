@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,17 +39,36 @@ def _until(path: np.ndarray, step: int) -> np.ndarray:
     return _f32(path[: step + 1])
 
 
+def landscape_image(z: np.ndarray, bands: int = 30) -> str:
+    """Return a PNG data URL of ``log10(1 + z)`` (``z [rows = y ascending, cols = x]``) in banded Viridis.
+
+    The landscape is a picture under the axes, not a contour trace: plotly.js drops a contour trace from the
+    plot when an animation runs (seen in Chromium, plotly 6), and a picture is never touched by frames.
+    """
+    from PIL import Image
+    from plotly.colors import sample_colorscale, unlabel_rgb
+
+    v = np.log10(1 + np.clip(z, 0, None))
+    v = (v - v.min()) / max(float(np.ptp(v)), 1e-12)
+    v = np.floor(v * bands) / bands  # bands of equal height: reads like contour lines
+    lut = np.array([unlabel_rgb(c) for c in sample_colorscale(SEQUENTIAL_SCALE, np.linspace(0, 1, 256))], np.uint8)
+    image = Image.fromarray(lut[(v * 255).astype(int)][::-1])  # image row 0 is the top (largest y)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
 def race_figure(race: Race, lang: str = "en") -> go.Figure:
-    """Return the contour of ``log10(1 + f)`` with every optimizer's path, animated over the steps.
+    """Return the landscape ``log10(1 + f)`` with every optimizer's path, animated over the steps.
 
     The last trace is a grid of invisible points whose ``customdata`` is their ``(x, y)``: clicking one
     (with the chart's point selection on) tells the page where to start.
     """
     tr = translator(lang)
-    fig = go.Figure(go.Contour(
-        x=_f32(race.xs), y=_f32(race.ys), z=_f32(np.log10(1 + race.z)), colorscale=SEQUENTIAL_SCALE, ncontours=30,
-        contours=dict(coloring="heatmap", showlines=True), line=dict(width=0.4, color="white"), showscale=False,
-        hoverinfo="skip"))
+    fig = go.Figure()
+    fig.add_layout_image(source=landscape_image(race.z), xref="x", yref="y", x=float(race.xs[0]), y=float(race.ys[-1]),
+                         sizex=float(race.xs[-1] - race.xs[0]), sizey=float(race.ys[-1] - race.ys[0]),
+                         sizing="stretch", layer="below")
     path_traces = []
     for name, p in race.paths.items():
         label = tr(f"opt.method.{name}") + ("" if p.diverged_at is None else " ✗")
@@ -61,7 +82,8 @@ def race_figure(race: Race, lang: str = "en") -> go.Figure:
     mx, my = SURFACES[race.landscape].minimum
     fig.add_trace(go.Scatter(x=[mx], y=[my], mode="markers", name=tr("opt.fig.minimum"), hoverinfo="skip",
                              marker=dict(symbol="star", size=18, color="white", line=dict(color=BLACK, width=1.5))))
-    gx, gy = np.meshgrid(np.linspace(race.xs[0], race.xs[-1], CLICK_GRID), np.linspace(race.ys[0], race.ys[-1], CLICK_GRID))
+    gx, gy = np.meshgrid(np.linspace(float(race.xs[0]), float(race.xs[-1]), CLICK_GRID),
+                         np.linspace(float(race.ys[0]), float(race.ys[-1]), CLICK_GRID))
     fig.add_trace(go.Scatter(x=_f32(gx.ravel()), y=_f32(gy.ravel()), mode="markers", showlegend=False,
                              marker=dict(size=14, opacity=0), customdata=np.round(np.stack([gx.ravel(), gy.ravel()], 1), 2).tolist(),
                              hovertemplate=tr("opt.fig.click") + " (%{x:.2f}, %{y:.2f})<extra></extra>"))
@@ -75,19 +97,19 @@ def race_figure(race: Race, lang: str = "en") -> go.Figure:
     play = dict(frame=dict(duration=FRAME_MS, redraw=False), transition=dict(duration=0), fromcurrent=False,
                 mode="immediate")
     fig.update_layout(
-        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.14, xanchor="left", yanchor="top",
+        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.2, xanchor="left", yanchor="top",
                           showactive=False, buttons=[
                               dict(label="▶ " + tr("fig.play"), method="animate", args=[None, play]),
                               dict(label=tr("fig.pause"), method="animate",
                                    args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")])])],
-        sliders=[dict(active=len(shown) - 1, x=0.22, len=0.78, y=-0.1, yanchor="top", pad=dict(t=0, b=0),
+        sliders=[dict(active=len(shown) - 1, x=0.22, len=0.78, y=-0.16, yanchor="top", pad=dict(t=0, b=0),
                       currentvalue=dict(prefix=tr("fig.step_prefix"), font=dict(size=15)),
                       steps=[dict(method="animate", label=str(s), args=[[str(s)], dict(
                           mode="immediate", frame=dict(duration=0, redraw=False), transition=dict(duration=0))])
                           for s in shown])],
         clickmode="event+select", dragmode=False)
-    fig.update_xaxes(title_text="x", range=[float(race.xs[0]), float(race.xs[-1])], showgrid=False)
-    fig.update_yaxes(title_text="y", range=[float(race.ys[0]), float(race.ys[-1])], showgrid=False)
+    fig.update_xaxes(title_text="x", range=[float(race.xs[0]), float(race.xs[-1])], showgrid=False, zeroline=False)
+    fig.update_yaxes(title_text="y", range=[float(race.ys[0]), float(race.ys[-1])], showgrid=False, zeroline=False)
     return apply_style(fig, tr("opt.race.title", landscape=tr(f"opt.landscape.{race.landscape}")), height=560,
                        top=110, bottom=150)
 
@@ -99,7 +121,7 @@ def clicked_start(points: list[dict]) -> tuple[float, float] | None:
         if isinstance(data, dict):  # a typed array comes back from the browser as {"0": value}
             data = list(data.values())
         if isinstance(data, (list, tuple)) and len(data) == 2 and all(isinstance(v, (int, float)) for v in data):
-            return float(data[0]), float(data[1])
+            return round(float(data[0]), 2), round(float(data[1]), 2)  # the browser sends float32 noise
     return None
 
 

@@ -45,22 +45,22 @@ def test_sliders_move_the_start_and_a_diverging_rate_is_named() -> None:
 def test_switching_landscape_resets_a_start_outside_its_box() -> None:
     at = page(PAGE).run()
     at.slider(key="y0").set_value(2.9).run()  # inside Rosenbrock's box, outside no other
-    at.selectbox(key="landscape").set_value("beale").run()
+    at.radio(key="landscape").set_value("beale").run()
     assert not at.exception and not at.error
-    at.selectbox(key="landscape").set_value("rosenbrock").run()
+    at.radio(key="landscape").set_value("rosenbrock").run()
     at.slider(key="y0").set_value(-1.0).run()
-    at.selectbox(key="landscape").set_value("noisy_bowl").run()
+    at.radio(key="landscape").set_value("noisy_bowl").run()
     assert not at.exception
 
 
 def test_mlp_and_meta_sgd_views() -> None:
     at = page(PAGE).run()
-    at.segmented_control(key="view").set_value("mlp").run()
+    at.radio(key="view").set_value("classifier").run()
     assert not at.exception
     assert len(figures(at)["mlp_loss"]["data"]) == 5
     at.radio(key="act").set_value("relu").run()
     assert not at.exception
-    at.segmented_control(key="view").set_value("msgd").run()
+    at.radio(key="view").set_value("meta-sgd").run()
     assert not at.exception and not at.error
     figs = figures(at)
     assert {"msgd_fit", "msgd_hist", "msgd_layers"} <= set(figs)

@@ -11,7 +11,9 @@ The loss is averaged over the problems of a batch. ``log_meta_loss`` (off by def
 Before training, the hand-made baselines' learning rates are tuned on training problems
 (:func:`lab.learners.hand_optimizers.tune_learning_rates`) and stored in the checkpoint card, so that the
 evaluation and the page race them with the rates tuned here. Every ``eval_every`` runs the mean final loss on
-a fixed set of held-out problems joins the curve ``(run, wall_s, loss)``; the saved model is the last one.
+a fixed set of *validation* problems (a stream apart from the test problems of ``eval l2o``) joins the curve
+``(run, wall_s, loss)``. With ``keep_best`` the saved model is the one with the lowest validation loss (the
+paper's early stopping); otherwise the last one.
 Resumable: a state goes to ``run_dir`` every ``checkpoint_every`` runs (see :mod:`lab.resumable`).
 """
 
@@ -32,7 +34,7 @@ from lab.learners.learned_optimizer import LSTMOptimizer, LSTMOptimizerConfig, d
 from lab.nets import load_params_, random_init
 from lab.resumable import cosine_lr, load_state, resume_key, save_state, state_paths
 from lab.tasks.base import check_positive
-from lab.tasks.optimizees import held_out_rng, make_family
+from lab.tasks.optimizees import make_family, validation_rng
 
 PROBLEMS = ("quadratic", "mlp", "mlp-relu")
 
@@ -50,8 +52,9 @@ class L2OTrainConfig:
     clip: float = 1.0  # meta-gradient norm clip (not in the paper; keeps early meta-steps sane)
     log_meta_loss: bool = False  # paper: sum of f; True: sum of log f
     seed: int = 0
-    eval_problems: int = 100  # held-out problems of each progress check
+    eval_problems: int = 100  # validation problems of each progress check
     eval_every: int = 50
+    keep_best: bool = False  # save the optimizer with the lowest validation loss (early stopping)
     checkpoint_every: int = 20
 
     def __post_init__(self) -> None:
@@ -75,7 +78,7 @@ class L2OTrainConfig:
 
 # The shipped recipes (python -m lab pretrain --only l2o-quadratic|l2o-mlp); wall times in the issue-5 note.
 RECIPES: dict[str, dict[str, Any]] = {
-    "quadratic": dict(runs=600, batch=128),
+    "quadratic": dict(runs=600, batch=128, eval_every=25, keep_best=True),
     "mlp": dict(runs=150, batch=8, eval_problems=20, eval_every=25, checkpoint_every=5),
     "mlp-relu": dict(runs=150, batch=8, eval_problems=20, eval_every=25, checkpoint_every=5),
 }
@@ -119,9 +122,9 @@ def tuning_problems(config: L2OTrainConfig, n: int = 32) -> tuple[Callable, Call
             lambda: make_generator(config.seed + 18))
 
 
-def held_out_score(opt: LSTMOptimizer, config: L2OTrainConfig) -> float:
-    """Return the mean final loss of ``opt`` on ``config.eval_problems`` fixed held-out problems."""
-    rng = held_out_rng(config.seed)
+def validation_score(opt: LSTMOptimizer, config: L2OTrainConfig) -> float:
+    """Return the mean final loss of ``opt`` on ``config.eval_problems`` fixed validation problems."""
+    rng = validation_rng(config.seed)
     problems = make_family(config.problem).sample(rng, config.eval_problems)
     return float(run_learned(opt, problems, config.steps, make_generator(derive_seed(rng))).final.mean())
 
@@ -165,6 +168,7 @@ def train_l2o(config: L2OTrainConfig, out: Path | str | None = None, run_dir: Pa
     key = resume_key(config.card())
     paths = state_paths(run_dir, f"{config.kind}_seed{config.seed}", key) if run_dir else None
     start, curve, wall_before, lrs = 0, [], 0.0, None
+    best: dict[str, Any] = {"score": float("inf"), "run": 0, "model": None}
     saved = load_state(paths, key) if paths else None
     if saved is not None:
         opt.load_state_dict(saved["model"])
@@ -173,6 +177,8 @@ def train_l2o(config: L2OTrainConfig, out: Path | str | None = None, run_dir: Pa
         start, wall_before = int(saved["run"]), float(saved["wall_s"])
         curve = [tuple(float(v) for v in row) for row in saved["curve"].tolist()]
         lrs = {k: float(v) for k, v in zip(saved["lr_names"].split(","), saved["lrs"].tolist(), strict=True)}
+        if "best_model" in saved:
+            best.update(score=float(saved["best_score"]), run=int(saved["best_run"]), model=saved["best_model"])
     t0 = time.perf_counter()
 
     def wall() -> float:
@@ -186,10 +192,12 @@ def train_l2o(config: L2OTrainConfig, out: Path | str | None = None, run_dir: Pa
             save_state(paths, key, {"model": opt.state_dict(), "optimizer": meta_optimizer.state_dict(),
                                     "rng": rng.get_state(), "run": run, "wall_s": wall(),
                                     "curve": torch.tensor(curve, dtype=torch.float64).view(-1, 3),
-                                    "lr_names": ",".join(lrs), "lrs": torch.tensor(list(lrs.values()), dtype=torch.float64)})
+                                    "lr_names": ",".join(lrs), "lrs": torch.tensor(list(lrs.values()), dtype=torch.float64),
+                                    **({"best_model": best["model"], "best_run": best["run"], "best_score": best["score"]}
+                                       if best["model"] is not None else {})})
 
     if start == 0 and not curve:
-        curve.append((0, round(wall(), 2), held_out_score(opt, config)))
+        curve.append((0, round(wall(), 2), validation_score(opt, config)))
     stopped, run = False, start
     for run in range(start + 1, config.runs + 1):
         for group in meta_optimizer.param_groups:
@@ -199,17 +207,22 @@ def train_l2o(config: L2OTrainConfig, out: Path | str | None = None, run_dir: Pa
         meta = meta_train_run(opt, meta_optimizer, problems, config, minibatches)
         held = None
         if run % config.eval_every == 0 or run == config.runs:
-            held = held_out_score(opt, config)
+            held = validation_score(opt, config)
             curve.append((run, round(wall(), 2), held))
+            if config.keep_best and held < best["score"]:
+                best.update(score=held, run=run, model={k: v.clone() for k, v in opt.state_dict().items()})
         if on_progress is not None and on_progress(L2OProgress(run, config.runs, meta, wall(), held)) is False:
             stopped = True
         if stopped or run % config.checkpoint_every == 0:
             snapshot(run)
         if stopped:
             break
+    if config.keep_best and best["model"] is not None and not stopped:
+        opt.load_state_dict(best["model"])
     result = L2OTrainResult(opt, curve, run, wall(), stopped, lrs)
     if out is not None and not stopped:
-        extra = {"runs": run, "wall_s": round(wall(), 1), "held_out_curve": [list(r) for r in curve],
+        extra = {"runs": run, "wall_s": round(wall(), 1), "validation_curve": [list(r) for r in curve],
+                 "selected_run": best["run"] if config.keep_best else run,
                  "baseline_lrs": lrs, "baseline_lrs_tuned_on": "32 training problems, mean final loss after "
                  f"{config.steps} steps, grid 1e-4..31.6 in half decades", "threads": torch.get_num_threads()}
         result.paths = save_checkpoint(out, opt.state_dict(), config.card(), config.kind, extra)

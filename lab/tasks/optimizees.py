@@ -285,5 +285,11 @@ def make_family(problem: str, **options: object) -> QuadraticFamily | MLPFamily:
 
 
 def held_out_rng(seed: int) -> torch.Generator:
-    """Return the generator of held-out problems for ``seed``: a stream apart from the training one."""
+    """Return the generator of held-out (test) problems for ``seed``: a stream apart from the training one."""
     return make_generator(derive_seed(make_generator(seed + 1_000_003)))
+
+
+def validation_rng(seed: int) -> torch.Generator:
+    """Return the generator of validation problems for ``seed`` (training's progress checks and early
+    stopping): apart from both the training and the held-out test streams."""
+    return make_generator(derive_seed(make_generator(seed + 2_000_003)))

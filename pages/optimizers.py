@@ -29,7 +29,12 @@ tr = translator(st.session_state.get("lang", "en"))
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def load_models(folder: str, stamp: str) -> tuple[dict, dict]:
-    """Return the learned optimizers and the Meta-SGD pair of ``folder`` as of ``stamp``."""
+    """Return the learned optimizers and the Meta-SGD pair of ``folder`` as of ``stamp``.
+
+    Also tunes the baselines on every landscape once (about a second each), so no slider move pays for it.
+    """
+    for name in SURFACES:
+        demo.tuned_rates_2d(name)
     return demo.load_optimizers(Path(folder)), demo.load_meta_sgd_pair(Path(folder))
 
 

@@ -19,7 +19,6 @@ to ``run_dir``; the same config started again continues from there. All randomne
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -33,7 +32,7 @@ from lab.checkpoint import save_checkpoint
 from lab.compute import derive_seed, make_generator
 from lab.learners.meta_rl import MetaRLAgent, MetaRLConfig, a2c_loss, play, play_frozen
 from lab.nets import load_params_, random_init
-from lab.run_state import RunState
+from lab.resumable import load_state, resume_key, save_state, state_paths
 from lab.tasks.bandits import BANDIT_KINDS, DEFAULT_TRIALS, sample_bandits
 from lab.tasks.base import check_positive
 from lab.tasks.harlow import HARLOW_TRIALS, sample_harlow
@@ -134,12 +133,6 @@ class MetaRLTrainResult:
     paths: tuple[Path, Path] | None = None
 
 
-def _resume_key(config: MetaRLTrainConfig) -> str:
-    card = config.card()
-    card.pop("eval_every"), card.pop("checkpoint_every")
-    return json.dumps(card, sort_keys=True)
-
-
 def entropy_cost_at(config: MetaRLTrainConfig, update: int) -> float:
     """Return the entropy cost at ``update`` (0-based): linear from ``entropy_cost`` to ``entropy_final``."""
     frac = min(1.0, update / max(1, config.updates - 1))
@@ -161,9 +154,10 @@ def train_meta_rl(config: MetaRLTrainConfig, out: Path | str | None = None, run_
     held_out = sample_episodes(config.task, eval_rng, config.eval_episodes, config.trials, split="test")
     eval_seed = derive_seed(eval_rng)
     optimizer = torch.optim.RMSprop(agent.parameters(), lr=config.lr)
-    state = RunState(run_dir, f"meta_rl_{config.task}_seed{config.seed}", _resume_key(config))
+    key = resume_key(config.card())
+    paths = state_paths(run_dir, f"meta_rl_{config.task}_seed{config.seed}", key) if run_dir is not None else None
     start, curve, wall_before = 0, [], 0.0
-    saved = state.load()
+    saved = load_state(paths, key) if paths is not None else None
     if saved is not None:
         agent.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -176,9 +170,11 @@ def train_meta_rl(config: MetaRLTrainConfig, out: Path | str | None = None, run_
         return wall_before + time.perf_counter() - t0
 
     def snapshot(update: int) -> None:
-        state.save({"model": agent.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng.get_state(),
-                    "update": update, "wall_s": wall(),
-                    "curve": torch.tensor(curve, dtype=torch.float64).view(-1, 3)})
+        if paths is None:
+            return
+        save_state(paths, key, {"model": agent.state_dict(), "optimizer": optimizer.state_dict(),
+                                "rng": rng.get_state(), "update": update, "wall_s": wall(),
+                                "curve": torch.tensor(curve, dtype=torch.float64).view(-1, 3)})
 
     def measure(update: int) -> float:
         score = held_out_score(agent, config.task, held_out, make_generator(eval_seed))

@@ -85,6 +85,8 @@ def second_sight_summary(result: demo.MemoryDemo) -> str:
     first, second = pairs[0]
     writer = int(result.writer[second])
     verdict = tr("memory.second_yes" if writer in (first, first + 1) else "memory.second_no")
+    if writer < 0:
+        return tr("memory.second_unread", label=int(result.labels[second]), first=first + 1, second=second + 1)
     return tr("memory.second", label=int(result.labels[second]), first=first + 1, second=second + 1,
               slot=int(result.read_slot[second]), writer=writer + 1, verdict=verdict)
 

@@ -2,9 +2,9 @@
 
 :func:`memory_demo` runs a trained MANN on one held-out episode drawn with a seed and returns a
 :class:`MemoryDemo`: the images with their true and delayed labels, the predictions, the write and read
-weights over memory slots at every step, the usage vector, and for every step the *link*: the slot the
-heads read most and the earlier step whose write put most of that slot's content there (writes since the
-slot was last wiped, weighted by how much each step wrote into it). At a class's second sight the link
+weights over memory slots at every step, the usage vector, and for every step the *link*: among the slots
+holding an earlier step's write, the one the heads read most, and the earlier step whose write put most
+of that slot's content there (writes since the slot was last wiped). At a class's second sight the link
 should point back to its first sight (or the step after it, when the label arrived and was bound there).
 
 Memory slots and the usage decay gamma are run-time settings (the weights do not depend on them), so the
@@ -69,17 +69,21 @@ class MemoryDemo:
 
 
 def links(read_weights: np.ndarray, write_weights: np.ndarray, wiped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(read_slot [T], writer [T])``: per step the most-read slot and the step ``u <= t`` that wrote
-    the most into it since it was last wiped (``-1`` when nothing was written there)."""
+    """Return ``(read_slot [T], writer [T])``: per step ``t`` the slot read most among those holding an
+    *earlier* step's write, and that earlier step ``u < t`` (the one that wrote the most into the slot since
+    it was last wiped); ``-1`` for both when no slot holds an earlier write. The step's own fresh write is
+    left out: it is read too (reads come after writes), but it only holds the image just seen."""
     reads, writes = read_weights.sum(axis=1), write_weights.sum(axis=1)  # [T, N]
-    read_slot = reads.argmax(axis=1)
-    writer = np.full(len(read_slot), -1)
-    for t, slot in enumerate(read_slot):
-        wipes = np.flatnonzero(wiped[: t + 1] == slot)
-        start = int(wipes[-1]) if len(wipes) else 0  # the wipe comes before that step's own write
-        amounts = writes[start: t + 1, slot]
-        if len(amounts) and amounts.max() > 0:
-            writer[t] = start + int(amounts.argmax())
+    t_len, n = reads.shape
+    read_slot, writer = np.full(t_len, -1), np.full(t_len, -1)
+    start = np.zeros(n, dtype=int)  # per slot, the first step whose write survives (after the last wipe)
+    for t in range(t_len):
+        start[wiped[t]] = t  # the wipe comes before this step's own write
+        best = -1.0
+        for slot in range(n):
+            amounts = writes[start[slot]:t, slot]
+            if len(amounts) and amounts.max() > 1e-3 and reads[t, slot] > best:
+                best, read_slot[t], writer[t] = reads[t, slot], slot, start[slot] + int(amounts.argmax())
     return read_slot, writer
 
 

@@ -58,15 +58,16 @@ def _step_traces(demo: MemoryDemo, t: int, corners: np.ndarray, size: int) -> li
 
 
 def step_sentence(demo: MemoryDemo, t: int, lang: str = "en") -> str:
-    """Return one sentence saying what happened at step ``t`` (0-based): sight, guess, read slot and its writer."""
+    """Return what happened at step ``t`` (0-based): sight, guess, and the earlier write the heads read."""
     tr = translator(lang)
     writer = int(demo.writer[t])
     base = tr("memory.fig.sentence", t=t + 1, k=int(demo.instance[t]), label=int(demo.labels[t]),
-              pred=int(demo.predictions[t]), slot=int(demo.read_slot[t]))
+              pred=int(demo.predictions[t]))
     if writer < 0:
         return base + " " + tr("memory.fig.sentence_none")
     same = demo.labels[writer] == demo.labels[t] or (writer > 0 and demo.labels[writer - 1] == demo.labels[t])
-    return base + " " + tr("memory.fig.sentence_writer", u=writer + 1, label=int(demo.labels[writer]),
+    return base + " " + tr("memory.fig.sentence_writer", slot=int(demo.read_slot[t]), u=writer + 1,
+                           label=int(demo.labels[writer]),
                            same=tr("memory.fig.same" if same else "memory.fig.other"))
 
 

@@ -18,15 +18,18 @@ def _model() -> MANN:
     return model.eval()
 
 
-def test_links_point_to_the_biggest_write_since_the_last_wipe() -> None:
+def test_links_point_to_the_biggest_earlier_write_since_the_last_wipe() -> None:
     write = np.zeros((4, 1, 3))
     write[0, 0, 0], write[1, 0, 1], write[2, 0, 0], write[3, 0, 2] = 0.9, 0.8, 0.3, 0.7
     read = np.zeros((4, 1, 3))
-    read[:, 0, 0] = 1.0  # always reads slot 0
+    read[:, 0, 0] = 0.6  # mostly slot 0, then slot 2
+    read[:, 0, 2] = 0.4
     wiped = np.array([1, 2, 1, 0])  # slot 0 is wiped before step 3's write
     slot, writer = links(read, write, wiped)
-    assert slot.tolist() == [0, 0, 0, 0]
-    assert writer.tolist() == [0, 0, 0, -1]  # step 0 wrote 0.9 (step 2 only 0.3); after the wipe, nothing
+    # step 0: nothing earlier; steps 1-2: slot 0, written most at step 0 (0.9 > 0.3); step 3: slot 0 was
+    # wiped and slot 2 holds only step 3's own write, so nothing earlier is read.
+    assert slot.tolist() == [-1, 0, 0, -1]
+    assert writer.tolist() == [-1, 0, 0, -1]
 
 
 def test_memory_settings_change_at_run_time_without_touching_the_model() -> None:

@@ -81,3 +81,21 @@ def test_init_from_another_learner_copies_only_the_conv_blocks(tmp_path):
     wider = build_model("maml", {"channels": 16})
     with pytest.raises(CheckpointError, match="conv blocks do not fit"):
         init_weights_from(wider, tmp_path / "proto", "maml")
+
+
+def test_progress_checks_use_one_view_and_the_model_keeps_its_test_views(monkeypatch):
+    from lab.learners.protonet import ProtoNet
+
+    seen = []
+    original = ProtoNet.scores
+
+    def spy(self, batch):
+        seen.append(self.config.test_views)
+        return original(self, batch)
+
+    monkeypatch.setattr(ProtoNet, "scores", spy)
+    config = FewShotTrainConfig(learner="protonet", iterations=1, train_way=3, train_query=2, augment=False,
+                                eval_every=1, eval_episodes=2, net={"channels": 4, "test_views": 8})
+    result = train_fewshot(config, run_dir=None)
+    assert seen and set(seen) == {1}
+    assert result.model.config.test_views == 8

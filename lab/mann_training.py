@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from lab.checkpoint import save_checkpoint
+from lab.checkpoint import load_checkpoint, save_checkpoint
 from lab.compute import derive_seed, make_generator
 from lab.learners.mann import MANNConfig, build_mann, correct_steps, episode_loss
 from lab.mann_eval import MANN_KINDS, instance_accuracies, run_batches
@@ -108,16 +108,22 @@ def families(config: MANNTrainConfig, net: MANNConfig) -> tuple[MANNTaskFamily, 
 
 def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: Path | str | None = "runs",
                on_progress: Callable[[MANNProgress], bool | None] | None = None, log_every: int = 25,
-               device: torch.device | str = "cpu", half: bool = False) -> MANNTrainResult:
+               device: torch.device | str = "cpu", half: bool = False,
+               init_from: Path | str | None = None) -> MANNTrainResult:
     """Train one MANN (or LSTM baseline); save ``<out>.{pt,json}`` if ``out`` (a stem) is given; return the result.
 
     ``on_progress`` is called every ``log_every`` iterations and after each held-out measurement; returning
     ``False`` stops training (the resumable state is saved, the final checkpoint is not). ``half`` stores the
-    final weights as float16 (half the size; used for the shipped checkpoints).
+    final weights as float16 (half the size; used for the shipped checkpoints). ``init_from`` starts from
+    the weights of a checkpoint of the same learner (e.g. the glyph MANN, then Omniglot); it is recorded in
+    the card's ``extra``, not in the resume key, so give such a run its own ``run_dir``.
     """
     rng = make_generator(config.seed)
     model = build_mann(config.learner, config.net)
     load_params_(model, random_init(model, derive_seed(rng)))
+    if init_from is not None:
+        state, _ = load_checkpoint(init_from, config.learner)
+        model.load_state_dict({k: v.float() for k, v in state.items()})
     model.to(device)
     family, held_out, description = families(config, model.config)
     eval_seed = derive_seed(make_generator(config.seed + 1))
@@ -189,7 +195,8 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
         card["net"] = model.config.to_dict()
         extra = {"iterations": it, "wall_s": round(wall(), 1), "split": description, "curve_instances":
                  list(CURVE_INSTANCES), "held_out_curve": [list(row) for row in curve],
-                 "threads": torch.get_num_threads(), "float16": half}
+                 "threads": torch.get_num_threads(), "float16": half,
+                 "init_from": str(init_from) if init_from is not None else None}
         state = {k: v.half() if half and v.is_floating_point() else v for k, v in model.state_dict().items()}
         result.paths = save_checkpoint(out, state, card, config.learner, extra)
     return result
@@ -202,7 +209,7 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
 # weights do not depend on the slot count, so a trained model runs with any memory size.
 # A constant learning rate, so that raising "iterations" continues a finished run instead of restarting it.
 GLYPH_RECIPE: dict[str, Any] = {"net": {"memory_slots": 40, "gamma": 0.95}, "episode_length": 50, "batch": 16,
-                                "iterations": 3000, "lr": 1e-3, "lr_min": 1e-3, "eval_every": 250}
+                                "iterations": 2500, "lr": 1e-3, "lr_min": 1e-3, "eval_every": 250}
 
 
 def mann_glyph_recipe(learner: str = "mann", seed: int = 0) -> MANNTrainConfig:

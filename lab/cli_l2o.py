@@ -85,7 +85,7 @@ def _printer(label: str, every_s: float = 10.0) -> Callable[[L2OProgress], None]
     def report(p: L2OProgress) -> None:
         if p.held_out is not None or p.elapsed_s - last[0] >= every_s or p.run == p.total:
             last[0] = p.elapsed_s
-            held = f"  held-out final loss {p.held_out:.4g}" if p.held_out is not None else ""
+            held = f"  validation final loss {p.held_out:.4g}" if p.held_out is not None else ""
             print(f"[{label}] run {p.run}/{p.total} meta-loss {p.meta_loss:.4g} {p.elapsed_s:.0f}s{held}",
                   file=sys.stderr, flush=True)
 
@@ -109,7 +109,7 @@ def _train(learner: str, problem: str, seed: int, out: Path, runs: Path, iterati
         result = train_l2o(config, out=out, run_dir=runs, on_progress=_printer(f"l2o {problem}"))
         if result.paths is None:
             raise KeyboardInterrupt
-        return (f"l2o {problem}: {result.runs} runs in {result.wall_s:.0f}s, held-out final loss "
+        return (f"l2o {problem}: {result.runs} runs in {result.wall_s:.0f}s, validation final loss "
                 f"{result.curve[-1][2]:.4g} -> {result.paths[0]}")
     changes |= {k: v for k, v in (("iterations", iterations), ("meta_batch", batch)) if v is not None}
     config = replace(MetaSGDTrainConfig(seed=seed, learn_rates=not maml_control), **changes)

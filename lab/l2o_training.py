@@ -93,7 +93,7 @@ def recipe(problem: str, seed: int = 0, **changes: Any) -> L2OTrainConfig:
 
 @dataclass
 class L2OProgress:
-    """A progress report after a run: runs done, the run's mean meta-loss, seconds, a held-out check if any."""
+    """A progress report after a run: runs done, the run's mean meta-loss, seconds, a validation check if any."""
 
     run: int
     total: int
@@ -104,7 +104,7 @@ class L2OProgress:
 
 @dataclass
 class L2OTrainResult:
-    """The trained optimizer, the held-out curve ``[(run, wall_s, mean final loss)]`` and facts of the run."""
+    """The trained optimizer, the validation curve ``[(run, wall_s, mean final loss)]`` and facts of the run."""
 
     optimizer: LSTMOptimizer
     curve: list[tuple[float, float, float]]

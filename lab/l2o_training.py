@@ -30,7 +30,13 @@ import torch
 from lab.checkpoint import save_checkpoint
 from lab.compute import derive_seed, make_generator
 from lab.learners.hand_optimizers import tune_learning_rates
-from lab.learners.learned_optimizer import LSTMOptimizer, LSTMOptimizerConfig, detach_state, run_learned, unroll
+from lab.learners.learned_optimizer import (
+    LSTMOptimizer,
+    LSTMOptimizerConfig,
+    detach_state,
+    run_learned,
+    unroll,
+)
 from lab.nets import load_params_, random_init
 from lab.resumable import cosine_lr, load_state, resume_key, save_state, state_paths
 from lab.tasks.base import check_positive

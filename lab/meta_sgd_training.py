@@ -19,7 +19,13 @@ from typing import Any
 
 import torch
 
-from lab.checkpoint import CheckpointError, build_sine_net, check_state_matches, load_checkpoint, save_checkpoint
+from lab.checkpoint import (
+    CheckpointError,
+    build_sine_net,
+    check_state_matches,
+    load_checkpoint,
+    save_checkpoint,
+)
 from lab.compute import derive_seed, make_generator
 from lab.learners.meta_sgd import MetaSGD, MetaSGDConfig, MetaSGDModel
 from lab.nets import load_params_, random_init

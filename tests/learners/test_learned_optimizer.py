@@ -26,7 +26,7 @@ from lab.learners.learned_optimizer import (
     run_learned,
     unroll,
 )
-from lab.tasks.optimizees import Quadratics, QuadraticFamily, held_out_rng
+from lab.tasks.optimizees import QuadraticFamily, Quadratics, held_out_rng
 
 
 def test_preprocessing_matches_a_hand_computation():

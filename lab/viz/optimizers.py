@@ -97,13 +97,13 @@ def race_figure(race: Race, lang: str = "en") -> go.Figure:
     play = dict(frame=dict(duration=FRAME_MS, redraw=False), transition=dict(duration=0), fromcurrent=False,
                 mode="immediate")
     fig.update_layout(
-        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.2, xanchor="left", yanchor="top",
+        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.17, xanchor="left", yanchor="top",
                           showactive=False, buttons=[
                               dict(label="▶ " + tr("fig.play"), method="animate", args=[None, play]),
                               dict(label=tr("fig.pause"), method="animate",
                                    args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")])])],
-        sliders=[dict(active=len(shown) - 1, x=0.22, len=0.78, y=-0.16, yanchor="top", pad=dict(t=0, b=0),
-                      currentvalue=dict(prefix=tr("fig.step_prefix"), font=dict(size=15)),
+        sliders=[dict(active=len(shown) - 1, x=0.34, len=0.66, y=-0.16, yanchor="top", pad=dict(t=0, b=0),
+                      currentvalue=dict(prefix=tr("opt.fig.step_prefix"), font=dict(size=15)),
                       steps=[dict(method="animate", label=str(s), args=[[str(s)], dict(
                           mode="immediate", frame=dict(duration=0, redraw=False), transition=dict(duration=0))])
                           for s in shown])],

@@ -261,7 +261,7 @@ GLYPH_RECIPES: dict[str, dict[str, Any]] = {
 # the last 3x3 map (a 576-d embedding: +0.5 points 5-way 1-shot at the same cost) and tests with 8 views
 # (+1.5 points; the progress checks during training use 1).
 OMNIGLOT_RECIPES: dict[str, dict[str, Any]] = {
-    "protonet": {"iterations": 3000, "net": {"last_pool": False, "test_views": 8}},
+    "protonet": {"iterations": 2500, "net": {"last_pool": False, "test_views": 8}},
     "relation": {"iterations": 1000},
     "maml": {"iterations": 4000},
 }

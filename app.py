@@ -13,13 +13,15 @@ from __future__ import annotations
 import streamlit as st
 
 from lab.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
+from pages import apply_link, copy_link_button, lesson_banner, projector_toggle
 
 st.set_page_config(page_title="NeuroMeta Lab", page_icon="🧠", layout="wide",
                    menu_items={"About": "NeuroMeta Lab — neuroscience-inspired meta-learning, hands on."})
 
 
 def main() -> None:
-    """Draw the language switch (bound to ``?lang=`` in the URL), then run the chosen page."""
+    """Draw the language switch (bound to ``?lang=`` in the URL) and the tools every page shares (projector
+    mode, "copy link", the lesson in progress, the check of the link's values), then run the chosen page."""
     lang = st.sidebar.segmented_control(
         "Language · 语言", list(LANGUAGES), default=DEFAULT_LANGUAGE, format_func=LANGUAGES.get,
         key="lang", bind="query-params", required=True,
@@ -35,8 +37,16 @@ def main() -> None:
         st.Page("pages/optimizers.py", title=tr("nav.optimizers"), icon=":material/route:", url_path="optimizers"),
         st.Page("pages/compare.py", title=tr("nav.compare"), icon=":material/leaderboard:", url_path="compare"),
         st.Page("pages/meta_rl.py", title=tr("nav.meta_rl"), icon=":material/casino:", url_path="meta_rl"),
+        st.Page("pages/classroom.py", title=tr("nav.classroom"), icon=":material/school:", url_path="classroom"),
     ]
-    st.navigation(pages).run()
+    page = st.navigation(pages)
+    # Every page gets the same tools: projector mode, "copy link", the lesson in progress, the link check.
+    projector_toggle(tr)
+    with st.sidebar:
+        copy_link_button(tr)
+    lesson_banner(tr, page.url_path)
+    apply_link(tr, page.url_path)
+    page.run()
 
 
 main()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
+
+from lab.links import PAGE_PARAMS, URL_ONLY, clean_link, link_text, show_value
+from lab.viz.style import set_projector
 
 
 def run_through_app() -> None:
@@ -26,3 +30,108 @@ def brain_link_and_try_this(tr: Callable[..., str], page: str, n_prompts: int = 
         st.markdown(tr(f"{page}.brain.body"))
     st.subheader(":material/science: " + tr("common.try_this"))
     st.markdown("\n".join(f"{i}. {tr(f'{page}.try.{i}')}" for i in range(1, n_prompts + 1)))
+
+
+# --- The app shell's tools on every page: the link check, projector mode, "copy link", the lesson in progress ---
+
+LINK_NOTE = "_link_note"  # (page, [lines]) of the last link that was corrected, shown until another page opens
+LESSON = "classroom_progress"  # {"lesson": id, "step": 1-based} of the lesson in progress, shared across pages
+ON_WORDS = ("1", "true", "yes", "on")
+
+
+def apply_link(tr: Callable[..., str], page: str) -> None:
+    """Open the link's set-up with the nearest valid values, before the page draws a widget, and say what changed.
+
+    Streamlit itself drops a value it cannot read (``?k=999``, ``?lr=abc``) back to the default without a word;
+    here every such value becomes the nearest valid one (:func:`lab.links.clean_link`), written into the
+    widget's state so the page opens with it, and a note lists each change.
+    """
+    if page not in PAGE_PARAMS:
+        return
+    raw = {key: st.query_params.get_all(key) for key in st.query_params.keys()}  # noqa: SIM118
+    cleaned = clean_link(raw, page)
+    if cleaned.changes:
+        for change in cleaned.changes:
+            if change.key in URL_ONLY:  # read by the page from the link itself, not a widget
+                st.query_params[change.key] = link_text(PAGE_PARAMS[page][change.key], change.value)
+            else:
+                st.session_state[change.key] = change.value
+        lines = [tr(f"link.reason.{c.reason}", name=c.key, given=c.given[:40], value=show_value(c.value))
+                 for c in cleaned.changes if c.reason != "format"]
+        if lines:
+            st.session_state[LINK_NOTE] = (page, lines)
+    note = st.session_state.get(LINK_NOTE)
+    if note and note[0] != page:
+        del st.session_state[LINK_NOTE]
+    elif note:
+        st.info(tr("link.note") + "\n" + "\n".join(f"- {line}" for line in note[1]), icon=":material/build:")
+
+
+def projector_toggle(tr: Callable[..., str]) -> bool:
+    """Draw the projector-mode toggle (``?projector=1`` in the link) and style the app for it; return it."""
+    if "projector" not in st.session_state and st.query_params.get("projector", "").lower() in ON_WORDS:
+        st.session_state["projector"] = True  # ?projector=1 as well as Streamlit's own ?projector=true
+    on = st.sidebar.toggle(tr("projector.toggle"), key="projector", bind="query-params", help=tr("projector.help"))
+    set_projector(on)
+    if on:
+        st.html(f"<style>{PROJECTOR_CSS}</style>")
+    return on
+
+
+def copy_link_button(tr: Callable[..., str]) -> None:
+    """Draw a "copy link" button that copies the browser's address (every control's value is in it)."""
+    label, done, failed = (json.dumps(tr(k)) for k in ("link.copy", "link.copied", "link.copy_failed"))
+    st.html(COPY_LINK_HTML.replace("LABEL", label).replace("DONE", done).replace("FAILED", failed),
+            unsafe_allow_javascript=True)
+
+
+def lesson_banner(tr: Callable[..., str], page: str) -> None:
+    """In the sidebar of a page opened from a lesson, show the lesson's step and a link back to it."""
+    progress = st.session_state.get(LESSON)
+    if not progress or page == "classroom":
+        return
+    with st.sidebar.container(border=True):
+        st.caption(tr("classroom.banner", title=progress["title"], step=progress["step"], steps=progress["steps"]))
+        st.page_link("pages/classroom.py", label=tr("classroom.back"), icon=":material/school:",
+                     query_params=shell_params() | {"lesson": progress["lesson"],
+                                                    "lesson_step": str(progress["step"])})
+
+
+def shell_params() -> dict[str, str]:
+    """Return the app shell's parameters of the current link (language, projector mode) to carry to a page."""
+    return {key: st.query_params[key] for key in ("lang", "projector") if key in st.query_params}
+
+
+PROJECTOR_CSS = """
+html { font-size: 22px; }
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.15rem; }
+[data-testid="stApp"] { color: #000000; }
+[data-testid="stCaptionContainer"] { color: #1a1a1a; font-size: 1.0rem; }
+"""
+
+COPY_LINK_HTML = """
+<button id="lab-copy-link" class="lab-copy-link" type="button"
+  style="width:100%;padding:0.45rem 0.75rem;border:1px solid rgba(49,51,63,0.3);border-radius:0.5rem;
+         background:white;font:inherit;cursor:pointer">🔗 <span></span></button>
+<script>
+(() => {
+  const button = document.getElementById("lab-copy-link");
+  const text = button.querySelector("span");
+  const label = LABEL, done = DONE, failed = FAILED;
+  text.textContent = label;
+  const fallback = (url) => {
+    const area = document.createElement("textarea");
+    area.value = url; document.body.appendChild(area); area.select();
+    const ok = document.execCommand("copy"); area.remove(); return ok;
+  };
+  button.onclick = async () => {
+    const url = window.location.href;
+    let ok = false;
+    try { await navigator.clipboard.writeText(url); ok = true; } catch (e) { ok = fallback(url); }
+    button.dataset.copied = ok ? url : "";
+    text.textContent = ok ? done : failed + " " + url;
+    setTimeout(() => { text.textContent = label; }, 4000);
+  };
+})();
+</script>
+"""

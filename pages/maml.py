@@ -18,13 +18,14 @@ from lab.checkpoint import assets_dir, checkpoint_stamp
 from lab.compute import ComputeOutOfMemory, limit_threads
 from lab.demos import maml_sine as demo
 from lab.i18n import translator
+from lab.links import MAML_LRS
 from lab.viz import maml as figs
 from pages import brain_link_and_try_this, run_through_app
 from pages.tabs.maml_images import images_tab
 
 run_through_app()
 
-LR_CHOICES = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]
+LR_CHOICES = list(MAML_LRS)  # the stops the link checker (lab.links) knows too
 DEFAULTS = dict(k=10, steps=10, lr=0.01, amp=2.0, phase=0.5, seed=0)
 TABS = ("sine", "images")  # language-neutral names of the tabs, as they appear in ?tab=
 

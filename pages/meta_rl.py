@@ -122,7 +122,8 @@ def agent_view(g: dict, batch, run: demo.AgentRun, inputs: dict) -> None:
         st.plotly_chart(figs.curves_figure(curves, task, n, tr.lang), key="curves",
                         alt=figs.curves_alt(curves, task, tr.lang))
         st.caption(tr(f"meta_rl.curves.guide_{'harlow' if task == 'harlow' else 'bandit'}"))
-    ep = st.slider(tr("meta_rl.agent.episode"), 1, demo.MAX_EPISODES, max(n, 1), key="inspect") - 1
+    ep = st.slider(tr("meta_rl.agent.episode"), 1, demo.MAX_EPISODES, max(n, 1), key="inspect",
+                   bind="query-params") - 1
     better = demo.better_side(batch, ep)
     left, right = st.columns(2, gap="medium")
     with left:
@@ -155,7 +156,7 @@ def main() -> None:
     g = game((inputs["task"], inputs["seed"], inputs["trials"], inputs["probs"]))
     play_view(g, batch, inputs)
     st.button(tr("meta_rl.play.restart"), key="restart", on_click=lambda: g.update(done=[], current=[]))
-    if g["done"] or st.toggle(tr("meta_rl.agent.peek"), False, key="peek"):
+    if g["done"] or st.toggle(tr("meta_rl.agent.peek"), False, key="peek", bind="query-params"):
         with st.spinner(tr("common.computing")):
             run = agent_run(inputs["task"], stamp, inputs["seed"], inputs["trials"], inputs["probs"])
         agent_view(g, batch, run, inputs)

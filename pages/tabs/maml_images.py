@@ -16,12 +16,13 @@ from lab.compute import ComputeOutOfMemory
 from lab.demos import maml_images as demo
 from lab.fewshot_models import ModelChoice, available_models, load_fewshot_model
 from lab.learners.maml_images import MAMLClassifier
+from lab.links import IMG_LRS, lr_label  # the link checker knows the same stops and spelling
 from lab.tasks.base import EpisodeBatch
 from lab.tasks.omniglot import default_omniglot_path
 from lab.viz import maml_images as figs
 from pages import brain_link_and_try_this
 
-LR_CHOICES = [0.001, 0.01, 0.03, 0.1, 0.2, 0.4, 1.0, 2.0, 5.0, 10.0, 100.0, 1e3, 1e4, 1e6, 1e9, 1e12]
+LR_CHOICES = list(IMG_LRS)
 DEFAULTS = dict(ways=5, shots=1, queries=3, steps=5, seed=0)
 
 
@@ -49,12 +50,6 @@ def run_demo(stem: str, stamp: str, data: str, ways: int, shots: int, queries: i
     batch = episode(data, ways, shots, queries, seed, folder)
     result = demo.maml_images_demo(model, batch, steps, lr, data)
     return result, (time.perf_counter() - start) * 1e3
-
-
-def lr_label(lr: float) -> str:
-    """Return ``lr`` as the slider and the link show it: ``0.4``, ``100``, ``1e6`` (no ``+``, which a URL
-    would read as a space)."""
-    return f"{lr:g}".replace("e+0", "e").replace("e+", "e")
 
 
 def lr_choices(model_lr: float) -> list[float]:

@@ -27,7 +27,6 @@ from json import scanner
 from pathlib import Path
 from typing import Any
 
-from lab.checkpoint import assets_dir
 from lab.home import lab_home
 from lab.i18n import LANGUAGES
 from lab.links import PAGE_PARAMS, clean_value, link_text, show_value
@@ -213,7 +212,8 @@ class _Checker:
             else:
                 choices = {lang: list(value[lang]) for lang in LANGUAGES}
         correct = raw.get("correct")
-        if correct is not None and (not choices or not isinstance(correct, int) or isinstance(correct, bool)
+        bad_choices = "choices" in raw and not choices  # already reported
+        if correct is not None and not bad_choices and (not choices or not isinstance(correct, int) or isinstance(correct, bool)
                                     or not 0 <= correct < len(choices["en"])):
             self.fail(_where(raw, "correct"), '"correct" must be the index (from 0) of one of the "choices"')
         if len(self.problems) > before:
@@ -246,9 +246,15 @@ def parse_lesson(text: str, path: str = "<lesson>", lesson_id: str = "lesson") -
     return Lesson(lesson_id, title, summary, steps, float(order), path), []
 
 
+SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "lessons"
+
+
 def lesson_folders() -> list[Path]:
-    """Return the folders lessons are read from: the shipped ``assets/lessons``, then ``$LAB_HOME/lessons``."""
-    return [assets_dir() / "lessons", lab_home() / "lessons"]
+    """Return the folders lessons are read from: the shipped ``assets/lessons``, then ``$LAB_HOME/lessons``.
+
+    Lessons are text shipped with the code, so ``LAB_ASSETS_DIR`` (another checkpoint folder) does not move them.
+    """
+    return [SHIPPED, lab_home() / "lessons"]
 
 
 def load_lessons(folders: list[Path] | None = None) -> tuple[list[Lesson], list[Problem]]:

@@ -245,9 +245,10 @@ def clean_value(spec: Spec, raw: str | list[str], values: dict[str, Any] | None 
         # Streamlit reads repeated parameters (``?w=2&w=5``) only; a comma-separated list is taken too.
         kept, changed = [], any("," in str(part) for part in (raw if isinstance(raw, list) else [raw]))
         for item in items:
+            # Only exact options are kept (Streamlit drops the others too): "7" among 2/5/10 is dropped.
             value, reason = _clean_choice(spec.options, _NONE, item)
             changed |= reason is not None
-            if value is not _NONE and value not in kept:
+            if reason is None and value not in kept:
                 kept.append(value)
         if not kept:
             return list(spec.default), ("option" if items else None)

@@ -60,8 +60,9 @@ def controls(choices: list[demo.MannChoice]) -> dict:
         label = st.selectbox(tr("memory.model"), [c.label for c in choices], key="model", bind="query-params",
                              help=tr("memory.model_help"))
         choice = next(c for c in choices if c.label == label)
+        # Captions, not format_func: a bound widget writes its displayed option into the link.
         source = st.radio(tr("memory.source"), list(DATA_SOURCES), key="source", bind="query-params",
-                          format_func=lambda s: tr(f"memory.source_{s}"))
+                          captions=[tr(f"memory.source_{s}") for s in DATA_SOURCES])
         classes = st.slider(tr("memory.classes"), 2, 5, 5, key="classes", bind="query-params",
                             help=tr("memory.classes_help"))
         instances = st.slider(tr("memory.instances"), 2, demo.MAX_INSTANCES, 10, key="sights", bind="query-params",

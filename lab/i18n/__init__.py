@@ -12,6 +12,8 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
+from lab.i18n.errors import localize
+
 LANGUAGES: dict[str, str] = {"en": "English", "zh": "简体中文"}
 DEFAULT_LANGUAGE = "en"
 _HERE = Path(__file__).parent
@@ -29,10 +31,13 @@ def t(key: str, lang: str = DEFAULT_LANGUAGE, **values: object) -> str:
     """Return the text of ``key`` in ``lang`` with ``values`` filled in.
 
     Falls back to English for a key missing in ``lang``, and to the key itself when English lacks it too,
-    so a missing string shows up as its name instead of crashing a lesson.
+    so a missing string shows up as its name instead of crashing a lesson. A ``msg`` value (an error message
+    of ``lab``, raised in English) is put into ``lang`` by :func:`lab.i18n.errors.localize`.
     """
     table = strings(lang if lang in LANGUAGES else DEFAULT_LANGUAGE)
     template = table.get(key) or strings(DEFAULT_LANGUAGE).get(key, key)
+    if "msg" in values:  # an error raised in English by lab, shown inside this sentence
+        values["msg"] = localize(str(values["msg"]), lang)
     return template.format(**values) if values else template
 
 

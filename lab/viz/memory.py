@@ -145,7 +145,7 @@ def episode_animation(demo: MemoryDemo, step: int = 0, lang: str = "en") -> go.F
         xaxis3=dict(domain=[0.38, 0.74], anchor="y3", title=dict(text=tr("memory.fig.time"))),
         yaxis3=dict(domain=lower, anchor="x3", autorange="reversed", showgrid=False, showticklabels=False),
         xaxis4=dict(domain=[0.86, 1.0], anchor="y4", title=dict(text=tr("memory.fig.slot")), showgrid=False),
-        yaxis4=dict(domain=lower, anchor="x4", rangemode="tozero"),
+        yaxis4=dict(domain=lower, anchor="x4", rangemode="tozero", title=dict(text=tr("memory.fig.usage"), standoff=2)),
         annotations=[dict(x=x, y=lower[1], xref="paper", yref="paper", yanchor="bottom", showarrow=False,
                           text=f"<b>{tr(key)}</b>", font=dict(size=15))
                      for x, key in ((0.18, "memory.fig.writes"), (0.56, "memory.fig.reads"),

@@ -3,11 +3,15 @@ a link with bad values opens with the nearest valid ones and a note, and project
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from helpers import ROOT, TIMEOUT, app, figures, page
 from streamlit.testing.v1 import AppTest
 
 from lab.links import PAGE_PARAMS, Choice, Flag, Multi, Number, Text
+from lab.viz import OKABE_ITO
 
 NOT_IN_LINK = {"heads"}  # memory's read heads: shown, disabled, fixed by the model
 # Each page in each of its views, so that every control is drawn at least once.
@@ -28,7 +32,7 @@ def _resolve(bound, values):
 
 
 @pytest.mark.parametrize("name,params", VIEWS, ids=[f"{n}-{'-'.join(p.values()) or 'default'}" for n, p in VIEWS])
-def test_every_control_is_in_the_link_table_with_its_range(_assets, name: str, params: dict) -> None:
+def test_every_control_is_in_the_link_and_every_chart_is_readable(_assets, name: str, params: dict) -> None:
     at = page(f"pages/{name}.py")
     at.query_params.update(params)
     at.run()
@@ -55,6 +59,21 @@ def test_every_control_is_in_the_link_table_with_its_range(_assets, name: str, p
             assert isinstance(spec, Flag), w.key
         else:
             assert isinstance(spec, Text | Choice), w.key
+    # Every chart: alt text, a title saying what to look at, a title on every axis that shows numbers, the
+    # colour-blind-safe palette, and a legend or a one-line reading guide (the caption under it).
+    charts = at.get("plotly_chart")
+    for chart in charts:
+        fig = json.loads(chart.proto.spec)
+        layout, where = fig["layout"], f"{name}: {chart.proto.id}"
+        assert chart.proto.alt.strip() and layout["title"]["text"].strip(), where
+        for axis, props in layout.items():
+            # Axes whose ticks are words (column heads of a grid of drawings) name themselves.
+            if (re.fullmatch(r"[xy]axis\d*", axis) and props.get("visible", True) and props.get("showticklabels", True)
+                    and "ticktext" not in props):
+                assert props.get("title", {}).get("text"), f"{where}: {axis} has no title"
+        assert [c.upper() for c in layout["colorway"]] == list(OKABE_ITO), where
+    legends = sum(json.loads(c.proto.spec)["layout"].get("showlegend", True) for c in charts)
+    assert len(at.caption) >= len(charts) - legends
 
 
 def test_a_bad_link_opens_with_the_nearest_values_and_says_so(sine_assets, monkeypatch) -> None:

@@ -25,7 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from lab.compute import task_strategy
 from lab.nets import Params, flatten_params
+from lab.task_batching import mlp_layers, stacked_mlp_losses
 from lab.tasks.base import EpisodeBatch, check_positive
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -96,11 +98,22 @@ def task_query_loss(net: nn.Module, params: Params, support_x: torch.Tensor, sup
 
 
 def meta_loss(net: nn.Module, params: Params, batch: EpisodeBatch, steps: int, inner_lr: InnerLR,
-              loss_fn: LossFn, first_order: bool = False, vectorized: bool = True) -> torch.Tensor:
-    """Return the per-task query losses ``[tasks]`` after adaptation; its mean is MAML's meta-objective."""
+              loss_fn: LossFn, first_order: bool = False, vectorized: bool = True,
+              strategy: str | None = None) -> torch.Tensor:
+    """Return the per-task query losses ``[tasks]`` after adaptation; its mean is MAML's meta-objective.
+
+    ``vectorized=False`` is the per-task loop (the reference). Otherwise ``strategy`` ("stacked", "vmap" or
+    "loop"; default :func:`lab.compute.task_strategy` for the device) says how the tasks run together;
+    "stacked" applies to Linear/ReLU nets and falls back to "vmap" for others. All give the same numbers.
+    """
     def one(sx, sy, qx, qy):
         return task_query_loss(net, params, sx, sy, qx, qy, steps, inner_lr, loss_fn, first_order)
 
+    if vectorized:
+        strategy = strategy or task_strategy("maml-mlp", batch.support_x.device)
+        if strategy == "stacked" and mlp_layers(net) is not None:
+            return stacked_mlp_losses(net, params, batch, steps, inner_lr, loss_fn, first_order)
+        vectorized = strategy != "loop"
     if vectorized:
         return vmap(one)(batch.support_x, batch.support_y, batch.query_x, batch.query_y)
     return torch.stack([one(batch.support_x[t], batch.support_y[t], batch.query_x[t], batch.query_y[t])

@@ -1,0 +1,179 @@
+"""Fast MAML meta-losses over a batch of tasks: the execution strategies that :mod:`lab.compute` picks from.
+
+Every function here returns the per-task query losses ``[tasks]`` after ``steps`` inner SGD steps, the very
+numbers of the per-task loop (:func:`lab.learners.maml.meta_loss` with ``vectorized=False``); the float64
+tests in ``tests/test_task_batching.py`` hold each one to the loop, second-order gradients included. Which
+one runs is chosen per workload and device by :func:`lab.compute.task_strategy`, from the measurements of
+``bench/meta_step.py``.
+
+* ``"stacked"`` (MLPs, :func:`stacked_mlp_losses`): every task's weights are the meta-weights *expanded* on
+  a task axis (no copy), the forward pass is one ``baddbmm`` per layer over all tasks, and the per-task
+  gradients are plain ``torch.autograd.grad`` of the summed loss with respect to the expanded tensors (task
+  ``t``'s loss only reaches slice ``t``). No ``vmap`` machinery in the way: 2-4x faster than ``vmap`` on the
+  sinusoid MLP on a CPU.
+* ``"shared-support"`` (Conv4 classifiers, :func:`conv_maml_losses`): the support pass of every task runs at
+  the same initial weights, so it is one batched pass (``vmap`` with the weights *not* batched, which
+  becomes one convolution over all support images); only the query passes need per-task weights, and those
+  run as a per-task loop of ordinary convolutions (a grouped convolution, which is what ``vmap`` over
+  per-task conv weights becomes, measured 2x slower on a CPU).
+* ``"loop"`` (Conv4): support and query per task, with the same lean forward pass.
+
+The lean Conv4 forward (:func:`conv4_logits`) differs from ``nn.Module`` Conv4 only in ways that leave the
+numbers alone: ReLU after the max-pool (they commute; the ReLU then touches 4x fewer values) and, outside
+``vmap``, the fused ``F.batch_norm`` kernel for batch statistics. Inside ``vmap`` it uses plain
+mean/variance arithmetic instead, because second-order gradients of ``F.batch_norm`` under ``vmap`` are
+silently wrong in current PyTorch (see :class:`lab.nets.BatchStatNorm2d`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import grad, vmap
+
+from lab.nets import Params
+from lab.tasks.base import EpisodeBatch
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+BN_EPS = 1e-5  # nn.BatchNorm2d's and BatchStatNorm2d's
+
+
+def mlp_layers(net: nn.Module) -> list[str] | None:
+    """Return the parameter prefixes of ``net``'s Linear layers if it is Linear/ReLU only, else ``None``."""
+    names: list[str] = []
+    for name, module in net.named_modules():
+        if isinstance(module, nn.Linear):
+            names.append(name)
+        elif not isinstance(module, nn.ReLU | nn.Sequential) and module is not net:
+            return None
+    if not names or isinstance(net, nn.Linear):
+        return None
+    return names
+
+
+def _stacked_forward(params: Params, layers: list[str], x: torch.Tensor) -> torch.Tensor:
+    h = x
+    for i, name in enumerate(layers):
+        h = torch.baddbmm(params[f"{name}.bias"].unsqueeze(1), h, params[f"{name}.weight"].transpose(1, 2))
+        if i < len(layers) - 1:
+            h = torch.relu(h)
+    return h
+
+
+def _per_task(loss_fn: LossFn, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Return ``loss_fn`` per task ``[T]`` for predictions ``[T, B, ...]`` (mse: mean per task; CE: mean per task)."""
+    if loss_fn is F.mse_loss:
+        return (pred - target).pow(2).flatten(1).mean(1)
+    if loss_fn is F.cross_entropy:
+        return F.cross_entropy(pred.flatten(0, 1), target.flatten(), reduction="none").view(target.shape).mean(1)
+    return torch.stack([loss_fn(p, t) for p, t in zip(pred, target, strict=True)])
+
+
+def stacked_mlp_losses(net: nn.Module, params: Params, batch: EpisodeBatch, steps: int, inner_lr: float | Params,
+                       loss_fn: LossFn, first_order: bool = False) -> torch.Tensor:
+    """Return per-task query losses ``[T]`` of a Linear/ReLU ``net`` (see :func:`mlp_layers`), all tasks at once.
+
+    ``inner_lr`` is one step size or a dict of per-parameter rates (Meta-SGD).
+    """
+    layers = mlp_layers(net)
+    if layers is None:
+        raise ValueError(f"{type(net).__name__} is not a Linear/ReLU stack; use the vmap strategy")
+    n_tasks = batch.n_tasks
+    # Differentiable w.r.t. params only if the caller can use it; the inner steps need autograd regardless.
+    rates = list(inner_lr.values()) if isinstance(inner_lr, dict) else []
+    outer = torch.is_grad_enabled() and any(v.requires_grad for v in [*params.values(), *rates])
+    with torch.enable_grad():
+        fast = {k: (v if outer else v.detach().requires_grad_()).unsqueeze(0).expand(n_tasks, *v.shape)
+                for k, v in params.items()}
+        for _ in range(steps):
+            loss = _per_task(loss_fn, _stacked_forward(fast, layers, batch.support_x), batch.support_y).sum()
+            grads = torch.autograd.grad(loss, list(fast.values()), create_graph=outer and not first_order)
+            fast = {k: v - (inner_lr[k] if isinstance(inner_lr, dict) else inner_lr) * g
+                    for (k, v), g in zip(fast.items(), grads, strict=True)}
+        losses = _per_task(loss_fn, _stacked_forward(fast, layers, batch.query_x), batch.query_y)
+    return losses if outer else losses.detach()
+
+
+# --- Conv4 classifiers ------------------------------------------------------------------------------------
+
+def conv4_layout(params: Params, prefix: str = "body.") -> list[tuple[str, str | None]] | None:
+    """Return ``[(conv prefix, norm prefix or None)] * 4`` for Conv4 weights under ``prefix``, or ``None``
+    when the names do not fit (the caller then uses the generic ``vmap`` path)."""
+    blocks = []
+    for i in range(4):
+        conv, norm = f"{prefix}encoder.{i}.0", f"{prefix}encoder.{i}.1"
+        if f"{conv}.weight" not in params:
+            return None
+        blocks.append((conv, norm if f"{norm}.weight" in params else None))
+    return blocks
+
+
+def _batch_stats_norm(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, vmapped: bool) -> torch.Tensor:
+    if not vmapped:
+        return F.batch_norm(h, None, None, weight, bias, training=True, eps=BN_EPS)
+    var, mean = torch.var_mean(h, dim=(0, 2, 3), correction=0, keepdim=True)
+    return (h - mean) * torch.rsqrt(var + BN_EPS) * weight.view(1, -1, 1, 1) + bias.view(1, -1, 1, 1)
+
+
+def conv4_logits(params: Params, x: torch.Tensor, blocks: list[tuple[str, str | None]], last_pool: bool = True,
+                 vmapped: bool = False) -> torch.Tensor:
+    """Return logits ``[B, n_way]`` of images ``x [B, C, H, W]`` (one task) under Conv4 weights ``params``
+    with batch-statistics normalisation and the head ``params["head.weight"] [n_way, C]``, ``"head.bias"``."""
+    h = x
+    for i, (conv, norm) in enumerate(blocks):
+        h = F.conv2d(h, params[f"{conv}.weight"], params[f"{conv}.bias"], padding=1)
+        if norm is not None:
+            h = _batch_stats_norm(h, params[f"{norm}.weight"], params[f"{norm}.bias"], vmapped)
+        if i < 3 or last_pool:
+            h = F.max_pool2d(h, 2)
+        h = F.relu(h)
+    return h.flatten(1) @ params["head.weight"].T + params["head.bias"]
+
+
+def conv_maml_losses(params: Params, batch: EpisodeBatch, steps: int, inner_lr: float, first_order: bool,
+                     strategy: str = "shared-support", last_pool: bool = True
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return ``(per-task query losses [T], query logits [T, Q, N])`` of MAML on a Conv4 classifier.
+
+    ``params`` are the starting fast weights shared by all tasks (Conv4 under ``body.`` plus the head).
+    ``strategy``: ``"shared-support"`` (first support pass batched over tasks) or ``"loop"``.
+    """
+    blocks = conv4_layout(params)
+    if blocks is None:
+        raise ValueError("these weights are not a Conv4 classifier; use the vmap strategy")
+    names = list(params)
+
+    def support_loss(p: Params, x: torch.Tensor, y: torch.Tensor, vmapped: bool) -> torch.Tensor:
+        return F.cross_entropy(conv4_logits(p, x, blocks, last_pool, vmapped), y)
+
+    def sgd(p: Params, grads: Params | tuple) -> Params:
+        g = grads if isinstance(grads, dict) else dict(zip(names, grads, strict=True))
+        return {k: p[k] - inner_lr * (g[k].detach() if first_order else g[k]) for k in names}
+
+    shared_grads = None
+    if strategy == "shared-support" and steps > 0:
+        # Weights unbatched (in_dims None): under vmap the convolutions see one big batch of support images.
+        # First order needs no graph back to the meta-weights (torch.func.grad differentiates inside anyway).
+        with torch.no_grad() if first_order else contextlib.nullcontext():
+            shared_grads = vmap(grad(lambda p, x, y: support_loss(p, x, y, True)), in_dims=(None, 0, 0))(
+                params, batch.support_x, batch.support_y)
+    elif strategy not in ("shared-support", "loop"):
+        raise ValueError(f"strategy={strategy!r}; choose shared-support or loop")
+    losses, logits = [], []
+    for t in range(batch.n_tasks):
+        sx, sy = batch.support_x[t], batch.support_y[t]
+        fast = params
+        for step in range(steps):
+            if step == 0 and shared_grads is not None:
+                fast = sgd(fast, {k: g[t] for k, g in shared_grads.items()})
+                continue
+            loss = support_loss(fast, sx, sy, False)
+            fast = sgd(fast, torch.autograd.grad(loss, [fast[k] for k in names], create_graph=not first_order))
+        out = conv4_logits(fast, batch.query_x[t], blocks, last_pool)
+        logits.append(out)
+        losses.append(F.cross_entropy(out, batch.query_y[t]))
+    return torch.stack(losses), torch.stack(logits)

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench.app_server import free_port, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -32,32 +32,12 @@ SLIDERS = [("K shots", "k=1", "ArrowRight", 49), ("Inner gradient steps", "steps
            ("Amplitude", "amp=0.1", "ArrowRight", 49)]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_server(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc
-        time.sleep(0.3)
-    proc.kill()
-    raise TimeoutError("streamlit did not start within 60 s")
-
-
 def measure(moves: int) -> list[dict]:
     """Return one row per slider move: ``{"slider", "move", "ms"}``."""
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
-    proc = _start_server(port)
+    port = free_port()
+    proc = start_server(port)
     rows = []
     try:
         with sync_playwright() as pw:

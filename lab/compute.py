@@ -6,7 +6,8 @@ Everything heavy in the lab goes through here so that
   variable ``LAB_DEVICE`` forces one, e.g. ``LAB_DEVICE=cpu``);
 * every random draw comes from a ``torch.Generator`` built from a seed the user can see;
 * concurrent app sessions (threads of one Streamlit server) take turns on a device through per-device job
-  slots (one on a GPU, one per core on the CPU) instead of oversubscribing it;
+  slots (one on a GPU, one per core on the CPU) instead of oversubscribing it; slider moves go before long
+  jobs (evaluations), which never hold every slot and step aside between chunks (:mod:`lab.job_slots`);
 * running out of device memory becomes a :class:`ComputeOutOfMemory` whose message says what to lower, and
   callers that can may retry on the CPU with :func:`run_with_fallback`.
 """
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import torch
+
+from lab.job_slots import SlotQueue
 
 T = TypeVar("T")
 
@@ -75,9 +78,9 @@ def derive_seed(rng: torch.Generator) -> int:
     return int(torch.randint(0, 2**31 - 1, (1,), generator=rng, device=rng.device).item())
 
 
-_slots: dict[str, threading.BoundedSemaphore] = {}
+_slots: dict[str, SlotQueue] = {}
 _slots_guard = threading.Lock()
-_held = threading.local()  # the devices whose slot the current thread holds
+_held = threading.local()  # the devices whose slot the current thread holds -> whether as a long job
 
 
 def device_slots(device: torch.device | str) -> int:
@@ -103,34 +106,50 @@ def _device_key(device: torch.device) -> str:
     return f"{device.type}:{device.index if device.index is not None else 0}"  # "cuda" and "cuda:0" are one
 
 
-def _semaphore_for(device: torch.device) -> threading.BoundedSemaphore:
+def slot_queue(device: torch.device | str) -> SlotQueue:
+    """Return ``device``'s :class:`~lab.job_slots.SlotQueue`: :func:`device_slots` slots, of which long jobs
+    may hold all but one (all of one)."""
+    device = torch.device(device)
     key = _device_key(device)
     with _slots_guard:
         if key not in _slots:
-            _slots[key] = threading.BoundedSemaphore(device_slots(device))
+            slots = device_slots(device)
+            _slots[key] = SlotQueue(slots, max(1, slots - 1))
         return _slots[key]
 
 
 @contextlib.contextmanager
-def device_lock(device: torch.device | str) -> Iterator[None]:
+def device_lock(device: torch.device | str, long: bool = False) -> Iterator[None]:
     """Hold one of ``device``'s job slots while the block runs (see :func:`device_slots`).
 
     Concurrent app sessions are threads of one server process; this is what makes them take turns on a
-    GPU instead of oversubscribing it. Re-entrant per thread: a guarded job that calls another guarded job
-    on the same device keeps its slot instead of waiting for itself (a deadlock on a one-slot GPU).
+    device instead of oversubscribing it. ``long=True`` marks a job of many seconds (an evaluation): it
+    waits behind every slider move, may not take the last slot, and should call :func:`make_way` between
+    chunks. Re-entrant per thread: a guarded job that calls another guarded job on the same device keeps
+    its slot instead of waiting for itself (a deadlock on a one-slot GPU).
     """
     device = torch.device(device)
     key = _device_key(device)
-    held: set[str] = _held.__dict__.setdefault("devices", set())
+    held: dict[str, bool] = _held.__dict__.setdefault("devices", {})
     if key in held:
         yield
         return
-    with _semaphore_for(device):
-        held.add(key)
-        try:
-            yield
-        finally:
-            held.discard(key)
+    queue = slot_queue(device)
+    queue.acquire(long)
+    held[key] = long
+    try:
+        yield
+    finally:
+        del held[key]
+        queue.release(long)
+
+
+def make_way(device: torch.device | str) -> None:
+    """Between two chunks of a long job: let waiting slider moves on ``device`` go first (a no-op unless this
+    thread holds the device's slot as a long job)."""
+    device = torch.device(device)
+    if _held.__dict__.get("devices", {}).get(_device_key(device)):
+        slot_queue(device).make_way()
 
 
 # torch.OutOfMemoryError arrived in torch 2.5; before that only the CUDA one existed.
@@ -143,14 +162,15 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
-def run_guarded(fn: Callable[[], T], device: torch.device | str, lower: str) -> T:
-    """Run ``fn`` holding ``device``'s lock and return its result.
+def run_guarded(fn: Callable[[], T], device: torch.device | str, lower: str, long: bool = False) -> T:
+    """Run ``fn`` holding ``device``'s lock (as a long job if ``long``, see :func:`device_lock`) and return
+    its result.
 
     Out-of-memory errors are turned into :class:`ComputeOutOfMemory` naming ``lower``, the setting the user
     should reduce (e.g. ``"meta_batch"``).
     """
     device = torch.device(device)
-    with device_lock(device):
+    with device_lock(device, long):
         try:
             return fn()
         except Exception as exc:  # noqa: BLE001 - only OOM is translated, the rest re-raised
@@ -163,12 +183,13 @@ def run_guarded(fn: Callable[[], T], device: torch.device | str, lower: str) -> 
             ) from exc
 
 
-def guarded(device: torch.device | str, lower: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+def guarded(device: torch.device | str, lower: str, long: bool = False
+            ) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Return a decorator that runs the function through :func:`run_guarded` on ``device``."""
     def decorate(fn: Callable[..., T]) -> Callable[..., T]:
         @functools.wraps(fn)
         def run(*args: object, **kwargs: object) -> T:
-            return run_guarded(lambda: fn(*args, **kwargs), device, lower)
+            return run_guarded(lambda: fn(*args, **kwargs), device, lower, long)
         return run
     return decorate
 
@@ -182,20 +203,22 @@ class FallbackResult:
     note: str | None
 
 
-def run_with_fallback(fn: Callable[[torch.device], T], device: torch.device | str, lower: str) -> FallbackResult:
-    """Run ``fn(device)``; on out-of-memory on an accelerator, run ``fn(cpu)`` instead.
+def run_with_fallback(fn: Callable[[torch.device], T], device: torch.device | str, lower: str,
+                      long: bool = False) -> FallbackResult:
+    """Run ``fn(device)`` (as a long job if ``long``); on out-of-memory on an accelerator, run ``fn(cpu)``
+    instead.
 
     Returns a :class:`FallbackResult` whose ``note`` says that the CPU was used and why, or ``None``.
     On the CPU itself an out-of-memory error raises :class:`ComputeOutOfMemory`.
     """
     device = torch.device(device)
     try:
-        return FallbackResult(run_guarded(lambda: fn(device), device, lower), device, None)
+        return FallbackResult(run_guarded(lambda: fn(device), device, lower, long), device, None)
     except ComputeOutOfMemory:
         if device.type == "cpu":
             raise
     cpu = torch.device("cpu")
-    value = run_guarded(lambda: fn(cpu), cpu, lower)
+    value = run_guarded(lambda: fn(cpu), cpu, lower, long)
     return FallbackResult(value, cpu, f"{device.type.upper()} ran out of memory, so this ran on the CPU; lower {lower} to use the GPU")
 
 

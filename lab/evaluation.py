@@ -147,7 +147,7 @@ def evaluate_maml_sine(checkpoint_dir: Path | str | None = None, shots: int = 5,
                                        shots=shots))
         return rows
 
-    outcome = run_with_fallback(run, get_device(), lower="the batch of episodes evaluated at once")
+    outcome = run_with_fallback(run, get_device(), lower="the batch of episodes evaluated at once", long=True)
     config = {"checkpoint_dir": str(checkpoint_dir), "shots": shots, "steps": steps, "episodes": episodes,
               "seed": seed, "inner_lr": lr, "n_query": n_query, "device": str(outcome.device),
               "trained": maml_meta["config"].get("train", {}),

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from lab.checkpoint import REMAKE, CheckpointError, assets_dir, check_state_matches, load_checkpoint
-from lab.compute import derive_seed, make_generator
+from lab.compute import derive_seed, make_generator, make_way
 from lab.evaluation import make_report, result_row
 from lab.home import scan_models
 from lab.learners.maml import mean_ci95
@@ -64,6 +64,8 @@ def run_batches(model: nn.Module, family: MANNTaskFamily, n_episodes: int, rng: 
     model.eval()
     with torch.no_grad():
         while done < n_episodes:
+            if done:
+                make_way(device)  # a long evaluation lets waiting slider moves go first (lab.job_slots)
             batch: MANNEpisodes = family.sample(rng, min(batch_size, n_episodes - done)).to(device)
             trace: MANNTrace = model(batch)
             rights.append(correct_steps(trace, batch).cpu())

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lab.compute import get_device, make_generator, run_with_fallback
+from lab.compute import get_device, make_generator, make_way, run_with_fallback
 from lab.demos.fewshot import LEARNED, held_out_source
 from lab.evaluation import make_report, result_row
 from lab.learners.fewshot import ScoreFn, episode_accuracies, pixel_nn_scores
@@ -99,6 +99,7 @@ def compare_learners(score_fns: Mapping[str, ScoreFn], source: ClassSource, ways
         seconds = dict.fromkeys(score_fns, 0.0)
         drawn = 0
         while drawn < n_episodes:
+            make_way(device)  # a long comparison lets waiting slider moves go first (lab.job_slots)
             batch = family.sample(rng, min(per_batch, n_episodes - drawn)).to(device)
             if drawn == 0:  # one-off costs (first torch.func transform, allocator) stay out of the timing
                 for fn in score_fns.values():
@@ -144,7 +145,7 @@ def compare_models(models: Mapping[str, nn.Module | None], data: str, ways: Sequ
         return compare_learners(fns, source, ways, shots, n_episodes, seed, n_query, dev, on_progress)
 
     check_positive("n_query", n_query)
-    outcome = run_with_fallback(run, device or get_device(), lower="the episodes, ways or queries")
+    outcome = run_with_fallback(run, device or get_device(), lower="the episodes, ways or queries", long=True)
     config: dict[str, Any] = {"data": data, "held_out": getattr(source, "name", data), "ways": list(ways),
                               "shots": list(shots), "queries": n_query, "episodes": n_episodes, "seed": seed,
                               "device": str(outcome.device)}

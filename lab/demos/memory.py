@@ -147,7 +147,7 @@ class InstanceCurve:
     n_episodes: int
 
 
-@guarded("cpu", lower="episodes")
+@guarded("cpu", lower="episodes", long=True)
 def instance_curve(models: dict[str, nn.Module], source: ClassSource, n_classes: int = 5, n_episodes: int = 100,
                    memory_slots: int | None = None, gamma: float | None = None, seed: int = 0) -> InstanceCurve:
     """Return accuracy by instance of each model in ``models`` (name -> MANN or LSTM baseline) on the same

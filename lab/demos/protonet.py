@@ -45,6 +45,14 @@ PROJECTIONS: dict[str, tuple[str, int]] = {"PCA 2D": ("pca", 2), "PCA 3D": ("pca
 _OPTIONAL = {"tsne": ("sklearn", "scikit-learn"), "umap": ("umap", "umap-learn")}
 SHOT_COUNTS = (1, 2, 3, 5, 10)
 CURVE_EPISODES = 30  # per shot count: a 95% interval of about +-3 points at 5-way
+CURVE_QUERY_IMAGES = 750  # per shot count, wider episodes get fewer episodes (8 at 20-way): as many queries
+# as 30 five-way episodes, so the interval stays about as narrow while 20-way costs 4x less than 30 episodes
+
+
+def curve_episodes(n_way: int) -> int:
+    """Return how many episodes :func:`accuracy_by_shots` draws per shot count at ``n_way`` ways when the
+    caller does not say: about :data:`CURVE_QUERY_IMAGES` queries, between 8 and :data:`CURVE_EPISODES`."""
+    return max(8, min(CURVE_EPISODES, round(CURVE_QUERY_IMAGES / (n_way * CURVE_QUERIES))))
 CURVE_QUERIES = 5  # per class, so that 10 shots + queries fit Omniglot's 20 drawings
 GRID = 121  # decision-region grid points per axis: smooth borders, ~15k points to classify
 
@@ -298,14 +306,16 @@ def protonet_demo(model: ProtoNet, source: str, n_way: int, k_shot: int, n_query
 
 def accuracy_by_shots(model: ProtoNet, source: str, n_way: int, distance: str, seed: int,
                       omniglot_path: str | None = None, shots: tuple[int, ...] = SHOT_COUNTS,
-                      n_episodes: int = CURVE_EPISODES, n_query: int = CURVE_QUERIES) -> ShotCurve:
-    """Return the :class:`ShotCurve` of ``model`` on ``n_episodes`` fresh ``n_way``-way episodes per shot count.
+                      n_episodes: int | None = None, n_query: int = CURVE_QUERIES) -> ShotCurve:
+    """Return the :class:`ShotCurve` of ``model`` on ``n_episodes`` fresh ``n_way``-way episodes per shot count
+    (default :func:`curve_episodes`).
 
     Every shot count draws its episodes from ``make_generator(seed)``, so the classes are the same across
     shot counts (only the drawings differ). Shot counts that need more drawings than the source has per
     class are left out. Raises ``ValueError`` for an impossible ``n_way``.
     """
     src = fewshot.held_out_source(source, omniglot_path)
+    n_episodes = curve_episodes(n_way) if n_episodes is None else n_episodes
     device = _device(model)
     limit = src.drawings_per_class
     usable = [k for k in shots if limit is None or k + n_query <= limit]
@@ -319,7 +329,7 @@ def accuracy_by_shots(model: ProtoNet, source: str, n_way: int, distance: str, s
         # 5 episodes per forward pass: at 10 shots that is 375 images, ~75 MB of first-layer activations.
         result = run_guarded(lambda f=family: evaluate_accuracy(scores, f, n_episodes, make_generator(seed),
                                                                 batch_size=5, device=device),
-                             device, lower="ways")
+                             device, lower="ways", long=True)
         rows.append((k, result["mean"], result["ci95"]))
     arr = np.array(rows, dtype=np.float64).reshape(-1, 3)
     return ShotCurve(arr[:, 0].astype(int), arr[:, 1], arr[:, 2], n_way, n_episodes, distance)

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lab.compute import make_way
 from lab.learners.maml import mean_ci95
 from lab.tasks.base import EpisodeBatch, check_positive
 
@@ -75,6 +76,8 @@ def evaluate_accuracy(score_fn: ScoreFn, family, n_episodes: int, rng: torch.Gen
     check_positive("n_episodes", n_episodes)
     accs, done = [], 0
     while done < n_episodes:
+        if done:
+            make_way(device)  # a long evaluation lets waiting slider moves go first (lab.job_slots)
         batch = family.sample(rng, min(batch_size, n_episodes - done)).to(device)
         accs.append(episode_accuracies(score_fn(batch), batch.query_y).cpu())
         done += batch.n_tasks

@@ -192,3 +192,13 @@ def test_grid_of_nearly_collinear_points_stays_a_rectangle() -> None:
     x, y = demo._grid(proj, 11)
     assert x[0] < -1 and x[-1] > 1  # every point inside, with a margin
     assert float(y[-1] - y[0]) >= float(x[-1] - x[0]) / 4 and float(y.mean()) == pytest.approx(0.5)
+
+
+def test_wide_shot_curves_draw_fewer_episodes_but_as_many_queries(model) -> None:
+    # The curve's default size keeps the number of query images (and so the interval) roughly constant.
+    queries = {w: demo.curve_episodes(w) * w * demo.CURVE_QUERIES for w in (5, 10, 20)}
+    assert demo.curve_episodes(5) == demo.CURVE_EPISODES and demo.curve_episodes(20) < demo.CURVE_EPISODES
+    assert max(queries.values()) <= 1.1 * min(queries.values())
+    assert demo.curve_episodes(2) == demo.CURVE_EPISODES  # never more than the 5-way default
+    curve = demo.accuracy_by_shots(model, "glyphs", 20, "euclidean", seed=0, shots=(1,))
+    assert curve.n_episodes == demo.curve_episodes(20)

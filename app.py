@@ -42,10 +42,11 @@ def main() -> None:
     page = st.navigation(pages)
     # Every page gets the same tools: projector mode, "copy link", the lesson in progress, the link check.
     projector_toggle(tr)
-    with st.sidebar:
-        copy_link_button(tr)
+    copy_slot = st.sidebar.empty()
     lesson_banner(tr, page.url_path)
     apply_link(tr, page.url_path)
+    with copy_slot:
+        copy_link_button(tr, page.url_path)  # after apply_link: the link holds the corrected values
     page.run()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
@@ -44,7 +45,8 @@ def apply_link(tr: Callable[..., str], page: str) -> None:
 
     Streamlit itself drops a value it cannot read (``?k=999``, ``?lr=abc``) back to the default without a word;
     here every such value becomes the nearest valid one (:func:`lab.links.clean_link`), written into the
-    widget's state so the page opens with it, and a note lists each change.
+    widget's state so the page opens with it, and a note lists each change. (The address bar may keep the
+    old text until the next change; :func:`copy_link_button` copies the corrected values.)
     """
     if page not in PAGE_PARAMS:
         return
@@ -69,8 +71,8 @@ def apply_link(tr: Callable[..., str], page: str) -> None:
 
 def projector_toggle(tr: Callable[..., str]) -> bool:
     """Draw the projector-mode toggle (``?projector=1`` in the link) and style the app for it; return it."""
-    if "projector" not in st.session_state and st.query_params.get("projector", "").lower() in ON_WORDS:
-        st.session_state["projector"] = True  # ?projector=1 as well as Streamlit's own ?projector=true
+    if st.query_params.get("projector", "").lower() in ON_WORDS[:1] + ON_WORDS[2:]:
+        st.session_state["projector"] = True  # ?projector=1 (or yes/on) as well as Streamlit's own ?projector=true
     on = st.sidebar.toggle(tr("projector.toggle"), key="projector", bind="query-params", help=tr("projector.help"))
     set_projector(on)
     if on:
@@ -78,11 +80,37 @@ def projector_toggle(tr: Callable[..., str]) -> bool:
     return on
 
 
-def copy_link_button(tr: Callable[..., str]) -> None:
-    """Draw a "copy link" button that copies the browser's address (every control's value is in it)."""
+def current_link(page: str) -> dict[str, str | list[str]]:
+    """Return the query parameters that reproduce this page as it is now: every control's current value.
+
+    The address bar is not enough: after a link was corrected it may still lack the corrected values (Streamlit
+    writes a value set in code into it only on a later run). Values equal to a control's default are left out.
+    """
+    specs = PAGE_PARAMS.get(page, {})
+    raw = {key: st.query_params.get_all(key) for key in st.query_params.keys()}  # noqa: SIM118
+    cleaned = clean_link(raw, page).values if specs else {}
+    out: dict[str, str | list[str]] = {k: (v if len(v) > 1 else v[0]) for k, v in raw.items() if v}
+    for key, spec in specs.items():
+        if key in URL_ONLY:
+            continue
+        value = st.session_state[key] if key in st.session_state else cleaned.get(key)
+        default = getattr(spec, "default", None)
+        if value is None or (not callable(default) and value == (list(default) if isinstance(default, tuple)
+                                                                  else default)):
+            out.pop(key, None)
+        else:
+            out[key] = link_text(spec, value)
+    if st.session_state.get("projector"):
+        out["projector"] = "true"
+    return out
+
+
+def copy_link_button(tr: Callable[..., str], page: str) -> None:
+    """Draw a "copy link" button that copies this page's address with every control's current value."""
+    query = urlencode(current_link(page), doseq=True)
     label, done, failed = (json.dumps(tr(k)) for k in ("link.copy", "link.copied", "link.copy_failed"))
-    st.html(COPY_LINK_HTML.replace("LABEL", label).replace("DONE", done).replace("FAILED", failed),
-            unsafe_allow_javascript=True)
+    st.html(COPY_LINK_HTML.replace("LABEL", label).replace("DONE", done).replace("FAILED", failed)
+            .replace("QUERY", json.dumps(query)), unsafe_allow_javascript=True)
 
 
 def lesson_banner(tr: Callable[..., str], page: str) -> None:
@@ -125,7 +153,8 @@ COPY_LINK_HTML = """
     const ok = document.execCommand("copy"); area.remove(); return ok;
   };
   button.onclick = async () => {
-    const url = window.location.href;
+    const query = QUERY;  // from the server: every control's current value
+    const url = window.location.origin + window.location.pathname + (query ? "?" + query : "");
     let ok = false;
     try { await navigator.clipboard.writeText(url); ok = true; } catch (e) { ok = fallback(url); }
     button.dataset.copied = ok ? url : "";

@@ -89,6 +89,9 @@ def test_a_bad_link_opens_with_the_nearest_values_and_says_so(sine_assets, monke
     assert "`999` is outside the slider's range; using **50**" in note
     assert "**lr** = `7` is not one of the options; using **1**" in note and "`nan` is not a number" in note
     assert "steps" not in note and "phase" not in note
+    # "Copy link" copies the values the page shows (the address bar may still say k=999 until the next change).
+    (button,) = [h.proto.body for h in at.get("html") if "lab-copy-link" in h.proto.body]
+    assert 'const query = "k=50&lr=1.0&steps=3&phase=0.7";' in button
     assert {"fit", "loss"} <= set(figures(at))
     at.slider(key="steps").set_value(4).run()  # the note stays while the student works on this page
     assert at.slider(key="k").value == 50 and len(at.info) == 1

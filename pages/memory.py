@@ -72,6 +72,10 @@ def controls(choices: list[demo.MannChoice]) -> dict:
         gamma = st.slider(tr("memory.gamma"), 0.5, 1.0, 0.95, 0.01, key="gamma", bind="query-params",
                           help=tr("memory.gamma_help"))
         seed = st.number_input(tr("common.seed"), 0, 1_000_000, 0, key="seed", bind="query-params")
+        if "step" in st.session_state:
+            # Its range follows classes x sights; a changed range makes it a new widget, which would take a
+            # stale ?step= from the address bar (and raise if that lies beyond the new end): pin it here.
+            st.session_state["step"] = min(int(st.session_state["step"]), classes * instances)
         step = st.slider(tr("memory.step"), 1, classes * instances, 1, key="step", bind="query-params",
                          help=tr("memory.step_help"))
     return dict(choice=choice, source=source, classes=int(classes), instances=int(instances), slots=int(slots),

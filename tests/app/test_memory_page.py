@@ -78,3 +78,13 @@ def test_missing_omniglot_is_reported_in_place(tmp_path, monkeypatch) -> None:
     at.radio(key="source").set_value("omniglot").run()
     assert not at.exception
     assert at.info or at.error
+
+
+def test_a_shorter_episode_pulls_the_step_slider_back_instead_of_crashing() -> None:
+    at = page("pages/memory.py").run()
+    at.slider(key="step").set_value(40).run()
+    at.slider(key="classes").set_value(2)
+    at.slider(key="sights").set_value(2)
+    at.run()  # 4 steps now; Streamlit raises when a slider's value lies above its new maximum
+    assert not at.exception
+    assert at.slider(key="step").value == 4 and at.slider(key="step").max == 4

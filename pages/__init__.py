@@ -119,7 +119,8 @@ def lesson_banner(tr: Callable[..., str], page: str) -> None:
     if not progress or page == "classroom":
         return
     with st.sidebar.container(border=True):
-        st.caption(tr("classroom.banner", title=progress["title"], step=progress["step"], steps=progress["steps"]))
+        st.caption(tr("classroom.banner", title=progress["title"][tr.lang], step=progress["step"],
+                      steps=progress["steps"]))
         st.page_link("pages/classroom.py", label=tr("classroom.back"), icon=":material/school:",
                      query_params=shell_params() | {"lesson": progress["lesson"],
                                                     "lesson_step": str(progress["step"])})

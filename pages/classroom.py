@@ -83,7 +83,7 @@ def step_view(lesson: Lesson, number: int) -> None:
     st.subheader(tr("classroom.step", i=number, n=len(lesson.steps)))
     st.markdown(step.task[tr.lang])
     st.session_state[LESSON] = {"lesson": lesson.id, "step": number, "steps": len(lesson.steps),
-                                "title": lesson.title[tr.lang]}
+                                "title": lesson.title}  # every language: the student may switch
     st.page_link(f"pages/{step.page}.py", label=tr("classroom.open", page=tr(f"nav.{step.page}")),
                  icon=":material/open_in_browser:", query_params=shell_params() | step.link())
     if step.preset:

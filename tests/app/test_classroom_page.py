@@ -76,6 +76,9 @@ def test_chinese_lessons_and_the_way_back_from_a_page() -> None:
     assert not at.exception
     back = [p for p in at.get("page_link") if "classroom" in p.proto.page]
     assert back and back[0].proto.label == "返回课程" and "lesson=what_is_a_task" in back[0].proto.query_string
+    assert any("什么是“任务”？" in c.value for c in at.caption)
+    at.segmented_control(key="lang").set_value("en").run()  # the banner follows a language switch
+    assert any("Lesson: What is a task? — step 1 of 3" in c.value for c in at.caption)
 
 
 def test_a_broken_teacher_lesson_is_reported_with_its_line(tmp_path) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from lab import distributed
 from lab.fewshot_eval import evaluate_fewshot
 from lab.fewshot_models import shipped_path
 from lab.fewshot_training import FewShotProgress, FewShotTrainConfig, glyph_recipe, recipe, train_fewshot
@@ -147,13 +148,25 @@ def _printer(label: str, every_s: float = 10.0) -> Callable[[FewShotProgress], N
 
 
 def run_train(a: argparse.Namespace) -> int:
-    """Run ``train``: save the checkpoint into the lab folder (or ``--out``) and print where it went."""
+    """Run ``train``: save the checkpoint into the lab folder (or ``--out``) and print where it went.
+
+    Started by ``torchrun`` (several processes), it trains data-parallel over the tasks of each meta-batch
+    (:mod:`lab.distributed`); rank 0 prints and saves, the other ranks return 0 quietly.
+    """
     torch.set_num_threads(a.threads)
     config = train_config(a)
     out_dir = ensure_dir(Path(a.out).expanduser() if a.out else models_dir())
     name = a.name or f"{a.learner}_{a.data}_seed{a.seed}"
     runs = Path(a.runs).expanduser() if a.runs else out_dir.parent / "runs"
-    result = train_fewshot(config, out=out_dir / name, run_dir=runs, on_progress=_printer(a.learner))
+    ctx = distributed.from_env()
+    try:
+        result = train_fewshot(config, out=out_dir / name, run_dir=runs, on_progress=_printer(a.learner), dist=ctx)
+    except BaseException:
+        distributed.shutdown(ctx, wait=False)  # the other ranks may never reach a barrier
+        raise
+    distributed.shutdown(ctx)
+    if not ctx.is_main:
+        return 0
     if result.stopped or result.paths is None:
         print(f"stopped at iteration {result.iterations}; run the same command again to resume", file=sys.stderr)
         return 130

@@ -29,6 +29,7 @@ import torch
 from lab import resumable
 from lab.checkpoint import CheckpointError, check_state_matches, load_checkpoint, read_card, save_checkpoint
 from lab.compute import derive_seed, make_generator
+from lab.distributed import Distributed
 from lab.learners.fewshot import KINDS, build_model, evaluate_accuracy
 from lab.nets import load_params_, random_init
 from lab.tasks.augment import AugmentedSource, HandJitter
@@ -144,18 +145,23 @@ def cosine_lr(config: FewShotTrainConfig, iteration: int) -> float:
 
 def train_fewshot(config: FewShotTrainConfig, out: Path | str | None = None, run_dir: Path | str | None = "runs",
                   on_progress: Callable[[FewShotProgress], bool | None] | None = None, log_every: int = 25,
-                  device: torch.device | str = "cpu") -> FewShotTrainResult:
+                  device: torch.device | str = "cpu", dist: Distributed | None = None) -> FewShotTrainResult:
     """Train one few-shot model; save ``<out>.{pt,json}`` if ``out`` (a stem) is given; return the result.
 
     ``on_progress`` is called every ``log_every`` iterations and after each held-out measurement; returning
-    ``False`` stops training (the resumable state is saved, the final checkpoint is not).
+    ``False`` stops training (the resumable state is saved, the final checkpoint is not). With ``dist``
+    (:mod:`lab.distributed`, several processes) each rank trains on its share of every meta-batch and only
+    rank 0 reports, measures held-out accuracy and writes states and the checkpoint.
     """
+    dist = dist or Distributed(device=torch.device(device))
+    device = dist.device if dist.active else device
     rng = make_generator(config.seed)
     model = build_model(config.learner, config.net).to(device)
     if config.init_from:
         init_weights_from(model, config.init_from, config.learner)
     else:
         load_params_(model, random_init(model, derive_seed(rng)))
+    dist.broadcast_params(model)
     split = data_split(config.data, config.omniglot)
     source = AugmentedSource(split.train, HandJitter(**config.jitter)) if config.augment else split.train
     family = FewShotFamily(source, config.train_way, config.train_shot, config.train_query)
@@ -184,7 +190,7 @@ def train_fewshot(config: FewShotTrainConfig, out: Path | str | None = None, run
         return wall_before + time.perf_counter() - t0
 
     def snapshot(iteration: int) -> None:
-        if paths is not None:
+        if paths is not None and dist.is_main:
             resumable.save_state(paths, key, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng.get_state(),
                 "iteration": iteration, "wall_s": wall(),
@@ -203,7 +209,7 @@ def train_fewshot(config: FewShotTrainConfig, out: Path | str | None = None, run
         curve.append((iteration, round(wall(), 2), acc))
         return acc
 
-    if start == 0 and not curve:
+    if start == 0 and not curve and dist.is_main:
         measure(0)
     model.train()
     losses, accs, stopped, it = [], [], False, start
@@ -211,28 +217,35 @@ def train_fewshot(config: FewShotTrainConfig, out: Path | str | None = None, run
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(config, it - 1)
         use_glyphs = glyphs is not None and float(torch.rand((), generator=rng)) < config.mix_glyphs
-        batch = (glyphs if use_glyphs else family).sample(rng, config.meta_batch).to(device)
-        loss, acc = model.loss(batch)
+        batch = (glyphs if use_glyphs else family).sample(rng, config.meta_batch)  # the same on every rank
+        batch, share = dist.shard(batch)
+        loss, acc = model.loss(batch.to(device))
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss became {loss.item()} at iteration {it}; lower --lr")
+            raise FloatingPointError(f"training loss became {loss.item()} at iteration {it} with --lr {config.lr:g}; "
+                                     f"lower --lr (e.g. {config.lr / 10:g}); the last snapshot is kept")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * share).backward()  # summed over ranks below: the gradient of the whole batch's mean loss
+        dist.all_reduce_grads(model)
         optimizer.step()
-        losses.append(loss.item())
-        accs.append(float(acc))
-        measured = measure(it) if it % config.eval_every == 0 or it == config.iterations else None
-        if on_progress is not None and (it % log_every == 0 or measured is not None):
+        dist.broadcast_buffers(model)
+        batch_loss, batch_acc = dist.sum_floats(loss.item() * share, float(acc) * share)
+        losses.append(batch_loss)
+        accs.append(batch_acc)
+        due = it % config.eval_every == 0 or it == config.iterations
+        measured = measure(it) if due and dist.is_main else None
+        if on_progress is not None and dist.is_main and (it % log_every == 0 or measured is not None):
             report = FewShotProgress(it, config.iterations, sum(losses) / len(losses), sum(accs) / len(accs),
                                      wall(), measured)
             losses.clear(), accs.clear()
             if on_progress(report) is False:
                 stopped = True
+        stopped = dist.any_true(stopped)  # rank 0's stop button stops every rank at the same iteration
         if stopped or it % config.checkpoint_every == 0:
             snapshot(it)
         if stopped:
             break
     result = FewShotTrainResult(model, curve, it, wall(), stopped)
-    if out is not None and not stopped:
+    if out is not None and not stopped and dist.is_main:
         extra = {"iterations": it, "wall_s": round(wall(), 1), "split": split.description,
                  "held_out_curve": [list(row) for row in curve], "threads": torch.get_num_threads()}
         result.paths = save_checkpoint(out, model.state_dict(), _card(config, model), config.learner, extra)

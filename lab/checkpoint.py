@@ -13,9 +13,11 @@ weights whose names or shapes do not match the network the config describes.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,31 +81,52 @@ def _major_minor(version: str) -> tuple[str, ...]:
     return tuple(str(version).split(".")[:2])
 
 
+def staged_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path`` and return ``tmp`` (rename it over ``path`` to
+    commit). On failure (a full disk, no permission) the temporary file is removed and ``OSError`` says that
+    ``path`` was left as it was and what to do; nothing saved before is touched."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write(tmp)
+    except (OSError, RuntimeError) as exc:  # torch.save reports a failed write as a RuntimeError
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, RuntimeError) and "writ" not in str(exc).lower():
+            raise
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "the write failed; is the disk full?"
+        raise OSError(getattr(exc, "errno", None) or errno.EIO,
+                      f"could not save ({reason}); what was saved there before is left as it was — free some "
+                      f"disk space or save somewhere else", str(path)) from exc
+    return tmp
+
+
 def save_checkpoint(path: Path | str, state_dict: dict[str, Any], config: dict[str, Any], kind: str,
                     extra: dict[str, Any] | None = None) -> tuple[Path, Path]:
     """Write ``<path>.pt`` (the state dict) and ``<path>.json`` (its card); return both paths.
 
-    ``path`` is a stem without suffix. Files are written to a temporary name and renamed, so a crash never
-    leaves a half-written checkpoint under the real name.
+    ``path`` is a stem without suffix. Both files are written in full under temporary names before either
+    is renamed into place, so a crash or a full disk never leaves a half-written checkpoint, nor a new
+    ``.pt`` beside an old card, under the real name (:func:`staged_write` raises ``OSError`` then).
     """
     pt, card = _paths(path)
     pt.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().clone() if isinstance(v, torch.Tensor) else v for k, v in state_dict.items()}
-    tmp = pt.with_name(pt.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, pt)
+    pt_tmp = staged_write(pt, lambda tmp: torch.save(state, tmp))
     meta = {
         "kind": kind,
         "format": FORMAT,
         "lab_version": lab.__version__,
         "torch_version": torch.__version__,
-        "sha256": sha256_of(pt),
+        "sha256": sha256_of(pt_tmp),
         "config": config,
         "extra": extra or {},
     }
-    tmp = card.with_name(card.name + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, card)
+    try:
+        card_tmp = staged_write(card, lambda tmp: tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n"))
+    except OSError:
+        pt_tmp.unlink(missing_ok=True)
+        raise
+    os.replace(pt_tmp, pt)
+    os.replace(card_tmp, card)
     return pt, card
 
 

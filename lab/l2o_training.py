@@ -148,7 +148,8 @@ def meta_train_run(opt: LSTMOptimizer, meta_optimizer: torch.optim.Optimizer, pr
         objective = meta.clamp_min(1e-12).log() if config.log_meta_loss else meta
         loss = objective.mean() / window
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"meta-loss became {loss.item()}; lower meta_lr")
+            raise FloatingPointError(f"meta-loss became {loss.item()} with meta_lr {config.meta_lr:g}; lower meta_lr "
+                                     f"(e.g. {config.meta_lr / 10:g})")
         meta_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(opt.parameters(), config.clip)

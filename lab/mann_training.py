@@ -171,7 +171,8 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
         trace = model(batch)
         loss = episode_loss(trace, batch)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss became {loss.item()} at iteration {it}; lower --lr")
+            raise FloatingPointError(f"training loss became {loss.item()} at iteration {it} with --lr {config.lr:g}; "
+                                     f"lower --lr (e.g. {config.lr / 10:g}); the last snapshot is kept")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)

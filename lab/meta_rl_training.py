@@ -189,7 +189,8 @@ def train_meta_rl(config: MetaRLTrainConfig, out: Path | str | None = None, run_
         loss, stats = a2c_loss(play(agent, episodes, rng), config.gamma, config.value_cost,
                                entropy_cost_at(config, it - 1))
         if not math.isfinite(stats["loss"]):
-            raise FloatingPointError(f"training loss became {stats['loss']} at update {it}; lower --lr")
+            raise FloatingPointError(f"training loss became {stats['loss']} at update {it} with --lr {config.lr:g}; "
+                                     f"lower --lr (e.g. {config.lr / 10:g}); the last snapshot is kept")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)

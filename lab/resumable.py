@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from lab.checkpoint import staged_write
+
 VOLATILE = ("eval_every", "checkpoint_every")  # config fields that do not change what is trained
 
 
@@ -50,9 +52,7 @@ def save_state(paths: tuple[Path, Path], key: str, state: dict[str, Any]) -> Non
     key beside it."""
     pt, card = paths
     pt.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pt.with_name(pt.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, pt)
+    os.replace(staged_write(pt, lambda tmp: torch.save(state, tmp)), pt)
     card.write_text(key)
 
 

@@ -148,3 +148,45 @@ def test_shipped_checkpoints_reproduce_maml_over_pretraining():
     mse = {r["method"]: r["mean"] for r in report["results"]}
     assert mse["maml"] <= 0.6, mse
     assert mse["pretrained"] >= 3 * mse["maml"], mse
+
+
+def _full_disk_torch_save(obj, f, *args, **kwargs):
+    Path(f).write_bytes(b"PK\x03\x04 half a file")  # what a disk that fills up mid-write leaves behind
+    raise RuntimeError("[enforce fail at inline_container.cc:783] . PytorchStreamWriter failed writing file "
+                       "data/0: file write failed")
+
+
+@pytest.mark.parametrize("fails", ["weights", "card"])
+def test_a_failed_save_says_so_and_leaves_the_previous_checkpoint_intact(stem: Path, monkeypatch, fails: str):
+    before = {p.name: p.read_bytes() for p in stem.parent.iterdir()}
+    if fails == "weights":
+        monkeypatch.setattr(torch, "save", _full_disk_torch_save)
+    else:
+        real_write_text = Path.write_text
+
+        def full_disk(self, *args, **kwargs):
+            if self.name.endswith(".json.tmp"):
+                raise OSError(28, "No space left on device")
+            return real_write_text(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "write_text", full_disk)
+    torch.manual_seed(1)
+    with pytest.raises(OSError, match="left as it was — free some disk space") as info:
+        save_checkpoint(stem, SineMLP().state_dict(), CONFIG, "maml_sine", {"iterations": 9})
+    assert info.value.filename.endswith(".pt" if fails == "weights" else ".json")
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in stem.parent.iterdir()} == before  # no .tmp left, nothing changed
+    state, meta = load_checkpoint(stem, "maml_sine")
+    assert meta["extra"]["iterations"] == 3 and state
+
+
+def test_the_cli_reports_a_full_disk_in_one_line(tmp_path: Path, monkeypatch, capsys):
+    from lab.cli import main
+
+    monkeypatch.setattr(torch, "save", _full_disk_torch_save)
+    code = main(["pretrain", "--iterations", "2", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs"),
+                 "--only", "maml"])
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]  # progress lines aside
+    assert code == 2 and len(errors) == 1
+    assert "is the disk full?" in errors[0] and "left as it was" in errors[0], errors
+    assert not list(tmp_path.rglob("*.tmp"))

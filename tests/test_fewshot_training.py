@@ -99,3 +99,14 @@ def test_progress_checks_use_one_view_and_the_model_keeps_its_test_views(monkeyp
     result = train_fewshot(config, run_dir=None)
     assert seen and set(seen) == {1}
     assert result.model.config.test_views == 8
+
+
+def test_a_diverging_learning_rate_stops_with_a_message_naming_it_and_keeps_the_last_snapshot(tmp_path):
+    config = _tiny(lr=1e30, lr_min=1e29, iterations=60, checkpoint_every=1)
+    with pytest.raises(FloatingPointError, match=r"with --lr 1e\+30; lower --lr \(e\.g\. 1e\+29\); the last snapshot"):
+        train_fewshot(config, run_dir=tmp_path)
+    snapshots = list(tmp_path.rglob("*.pt"))
+    assert snapshots  # what was reached before the loss blew up is still on disk
+    for snapshot in snapshots:
+        state = torch.load(snapshot, weights_only=True)
+        assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())

@@ -235,7 +235,8 @@ class MAML:
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.meta_loss(batch)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"meta-loss became {loss.item()}; lower inner_lr or meta_lr")
+            raise FloatingPointError(f"meta-loss became {loss.item()} with inner_lr {self.config.inner_lr:g} and meta_lr "
+                                     f"{self.config.meta_lr:g}; lower inner_lr or meta_lr")
         loss.backward()
         self.optimizer.step()
         return {"meta_loss": loss.item()}

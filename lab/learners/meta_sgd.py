@@ -96,7 +96,8 @@ class MetaSGD:
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.meta_loss(batch)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"meta-loss became {loss.item()}; lower meta_lr or the initial rates")
+            raise FloatingPointError(f"meta-loss became {loss.item()} with meta_lr {self.config.meta_lr:g}; lower meta_lr "
+                                     "or the initial rates")
         loss.backward()
         self.optimizer.step()
         return {"meta_loss": loss.item()}

@@ -68,7 +68,8 @@ def pretrain_joint(net: nn.Module, family: TaskFamily, iterations: int, rng: tor
         optimizer.zero_grad(set_to_none=True)
         loss = joint_batch_loss(net, family, rng, config.tasks_per_batch, device)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"pretraining loss became {loss.item()} at iteration {it + 1}; lower lr")
+            raise FloatingPointError(f"pretraining loss became {loss.item()} at iteration {it + 1} with lr {config.lr:g}; "
+                                     f"lower lr (e.g. {config.lr / 10:g})")
         loss.backward()
         optimizer.step()
         history.append(loss.item())

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from lab import distributed
+from lab.compute import get_device
 from lab.fewshot_eval import evaluate_fewshot
 from lab.fewshot_models import shipped_path
 from lab.fewshot_training import FewShotProgress, FewShotTrainConfig, glyph_recipe, recipe, train_fewshot
@@ -159,8 +160,10 @@ def run_train(a: argparse.Namespace) -> int:
     name = a.name or f"{a.learner}_{a.data}_seed{a.seed}"
     runs = Path(a.runs).expanduser() if a.runs else out_dir.parent / "runs"
     ctx = distributed.from_env()
+    device = ctx.device if ctx.active else get_device()  # CUDA when there is one (LAB_DEVICE forces one)
     try:
-        result = train_fewshot(config, out=out_dir / name, run_dir=runs, on_progress=_printer(a.learner), dist=ctx)
+        result = train_fewshot(config, out=out_dir / name, run_dir=runs, on_progress=_printer(a.learner),
+                               device=device, dist=ctx)
     except BaseException:
         distributed.shutdown(ctx, wait=False)  # the other ranks may never reach a barrier
         raise

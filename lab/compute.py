@@ -15,6 +15,7 @@ Everything heavy in the lab goes through here so that
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import threading
@@ -27,6 +28,7 @@ import torch
 from lab.job_slots import SlotQueue
 
 T = TypeVar("T")
+B = TypeVar("B")
 
 DEVICE_ENV = "LAB_DEVICE"
 _VALID_DEVICES = ("cpu", "cuda", "mps")
@@ -259,6 +261,45 @@ def task_strategy(workload: str, device: torch.device | str) -> str:
                                  f"{', '.join(STRATEGY_CHOICES[workload])}")
             return choice
     return TASK_STRATEGIES.get((workload, torch.device(device).type), "vmap")
+
+
+def to_device(batch: B, device: torch.device | str) -> B:
+    """Return ``batch`` (anything with ``.to(device)``, e.g. an EpisodeBatch) on ``device``.
+
+    To a CUDA device the tensors go through pinned host memory with ``non_blocking=True``, so the copy of
+    the next episode overlaps the GPU's work instead of stalling the host; elsewhere this is ``batch.to``.
+    """
+    device = torch.device(device)
+    if device.type != "cuda" or not dataclasses.is_dataclass(batch):
+        return batch.to(device)
+
+    def move(value: object) -> object:
+        if isinstance(value, torch.Tensor):
+            return value.pin_memory().to(device, non_blocking=True) if value.device.type == "cpu" else value.to(device)
+        if isinstance(value, dict):
+            return {k: move(v) for k, v in value.items()}
+        return value
+
+    return dataclasses.replace(batch, **{f.name: move(getattr(batch, f.name))
+                                         for f in dataclasses.fields(batch) if f.init})
+
+
+PRECISION_ENV = "LAB_PRECISION"  # "bf16": bfloat16 autocast for training on a CUDA GPU
+
+
+def autocast(device: torch.device | str, precision: str | None = None) -> contextlib.AbstractContextManager:
+    """Return the mixed-precision context for training on ``device``: bfloat16 autocast when
+    ``precision`` (default ``LAB_PRECISION``) is ``"bf16"``, else a no-op context.
+
+    bfloat16 keeps float32's range, so no loss scaling is needed; matmuls and convolutions run in bf16,
+    reductions and the loss in float32. Opt-in: it was checked here only on the CPU (tests/test_compute_gpu.py).
+    """
+    precision = (precision or os.environ.get(PRECISION_ENV, "fp32")).strip().lower()
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"{PRECISION_ENV}={precision!r}; choose fp32 or bf16")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameter numbers (malloc.h)

@@ -28,7 +28,7 @@ import torch
 
 from lab import resumable
 from lab.checkpoint import CheckpointError, check_state_matches, load_checkpoint, read_card, save_checkpoint
-from lab.compute import derive_seed, make_generator
+from lab.compute import autocast, derive_seed, make_generator, to_device
 from lab.distributed import Distributed
 from lab.learners.fewshot import KINDS, build_model, evaluate_accuracy
 from lab.nets import load_params_, random_init
@@ -219,7 +219,8 @@ def train_fewshot(config: FewShotTrainConfig, out: Path | str | None = None, run
         use_glyphs = glyphs is not None and float(torch.rand((), generator=rng)) < config.mix_glyphs
         batch = (glyphs if use_glyphs else family).sample(rng, config.meta_batch)  # the same on every rank
         batch, share = dist.shard(batch)
-        loss, acc = model.loss(batch.to(device))
+        with autocast(device):  # bf16 only if LAB_PRECISION=bf16 (see lab.compute.autocast)
+            loss, acc = model.loss(to_device(batch, device))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()} at iteration {it} with --lr {config.lr:g}; "
                                      f"lower --lr (e.g. {config.lr / 10:g}); the last snapshot is kept")

@@ -11,7 +11,8 @@ reported, never used to pick a checkpoint: the saved model is the last one.
 Omniglot), only the conv blocks' weights for another learner (e.g. MAML starting from a ProtoNet's
 embedding; see :func:`init_weights_from`).
 Every ``checkpoint_every`` iterations a resumable state goes to ``run_dir``; the same config started again
-continues from it. All randomness comes from ``seed``.
+continues from it. All randomness comes from ``seed``. Started by ``torchrun``, several processes share
+each meta-batch (:mod:`lab.distributed`).
 """
 
 from __future__ import annotations

@@ -108,7 +108,11 @@ class MAMLClassifier(nn.Module):
         return F.cross_entropy(logits, qy), logits
 
     def loss(self, batch: EpisodeBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(mean query cross-entropy after inner_steps, query accuracy)`` over the tasks of ``batch``."""
+        """Return ``(mean query cross-entropy after inner_steps, query accuracy)`` over the tasks of ``batch``.
+
+        How the tasks run together is :func:`lab.compute.task_strategy`'s choice for the device: the lean
+        Conv4 passes of :mod:`lab.task_batching` (batch or no normalisation) or ``vmap`` over tasks.
+        """
         c = self.config
         n_way = int(batch.support_y.max()) + 1
         strategy = task_strategy("maml-conv", batch.support_x.device)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Hashable
+from typing import Any
 from urllib.parse import urlencode
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
+from lab.jobs import BOARD, Job
 from lab.links import PAGE_PARAMS, URL_ONLY, clean_link, link_text, show_value
 from lab.viz.style import set_projector
 
@@ -130,6 +133,47 @@ def shell_params() -> dict[str, str]:
     """Return the app shell's parameters of the current link (language, projector mode) to carry to a page."""
     return {key: st.query_params[key] for key in ("lang", "projector") if key in st.query_params}
 
+
+JOB_WAIT_S = float(os.environ.get("LAB_JOB_WAIT_S", "1.5"))  # wait this long in the page run before polling
+STOPPED_JOBS = "_stopped_jobs"  # session state: {job key: (done, total)} of the jobs this student stopped
+
+
+def background(tr: Callable[..., str], key: Hashable, what: str, fn: Callable[[Job], Any], slot: str,
+               device: str = "cpu") -> Any | None:
+    """Return the result of the long job ``fn`` for ``key`` (shared by every session that asks with the same
+    key, see :mod:`lab.jobs`) once it is done; until then draw where it stands — its place in the queue or
+    its progress, and a Stop button — refreshed every second, and return ``None``. ``what`` names the work
+    for the student; ``slot`` keeps the widgets of two jobs on one page apart. A failed job's error is
+    raised here, for the page's usual message."""
+    stopped = st.session_state.setdefault(STOPPED_JOBS, {})
+    if key in stopped:
+        done, total = stopped[key]
+        st.info(tr("job.stopped", what=what, done=done, total=total), icon=":material/stop_circle:")
+        if st.button(tr("job.restart"), key=f"{slot}_restart", icon=":material/replay:"):
+            del stopped[key]
+            st.rerun()
+        return None
+    job = BOARD.submit(key, fn, device, what)
+    if job.wait(JOB_WAIT_S) and job.state != "stopped":
+        return job.outcome()
+    _job_progress(tr, job, key, what, slot)
+    return None
+
+
+@st.fragment(run_every=1.0)
+def _job_progress(tr: Callable[..., str], job: Job, key: Hashable, what: str, slot: str) -> None:
+    """Redrawn every second until the job ends, then rerun the page so that it draws the result."""
+    if job.finished:
+        st.rerun(scope="app")
+    ahead = BOARD.queued_before(job)
+    text = (tr("job.queued", what=what, n=ahead) if job.state == "queued"
+            else tr("job.running", what=what, done=job.done, total=job.total or "?"))
+    st.progress(job.fraction, text=text)
+    if st.button(tr("job.stop"), key=f"{slot}_stop", icon=":material/stop:"):
+        job.stop()
+        job.wait(1.0)  # it stops at its next progress report; the page need not wait for that
+        st.session_state.setdefault(STOPPED_JOBS, {})[key] = (job.done, job.total)
+        st.rerun(scope="app")
 
 PROJECTOR_CSS = """
 html { font-size: 22px; }

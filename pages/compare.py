@@ -7,6 +7,7 @@ shots) setting -> a table (with CSV download) and :func:`lab.viz.compare.accurac
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 
 import pandas as pd
 import streamlit as st
@@ -17,15 +18,17 @@ from lab.demos import compare as demo
 from lab.demos import fewshot
 from lab.fewshot_models import load_fewshot_model
 from lab.i18n import translator
+from lab.jobs import Job
 from lab.tasks.omniglot import default_omniglot_path
 from lab.viz import compare as figs
-from pages import brain_link_and_try_this, run_through_app
+from pages import background, brain_link_and_try_this, run_through_app
 
 run_through_app()
 
 DATA = ["glyphs", "omniglot"]  # option values live in the URL, so they are not translated
 WAYS, SHOTS = [2, 5, 10, 20], [1, 2, 5, 10]
 EPISODES = [10, 20, 50, 100, 200, 600]
+SETTINGS_DONE: OrderedDict = OrderedDict()  # one (ways, shots) setting's (report, seconds), for every session
 COLUMNS = ["method", "ways", "shots", "metric", "mean", "ci95", "n", "ms_per_episode"]
 
 tr = translator(st.session_state.get("lang", "en"))
@@ -37,17 +40,24 @@ def load_model(path: str, kind: str, stamp: str):
     return load_fewshot_model(path, kind)[0]
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def run_setting(picks: tuple[tuple[str, str, str], ...], data: str, omniglot: str | None, ways: int, shots: int,
-                queries: int, episodes: int, seed: int) -> tuple[dict, float]:
-    """Return the report of one (ways, shots) setting and its compute time in seconds.
-
-    ``picks`` holds ``(method, checkpoint path, stamp)`` per learner (path ``""`` for the pixel baseline).
-    """
-    models = {m: load_model(path, fewshot.KIND_OF[m], stamp) if path else None for m, path, stamp in picks}
-    start = time.perf_counter()
-    report = demo.compare_models(models, data, [ways], [shots], episodes, seed, queries, omniglot)
-    return report, time.perf_counter() - start
+def run_settings(job: Job, models: dict, c: dict, omniglot: str | None) -> list[tuple[dict, float]]:
+    """Return ``(report, compute seconds)`` of every (ways, shots) setting of ``c``, each setting reused from
+    :data:`SETTINGS_DONE` when any session computed it before; progress goes to ``job``."""
+    settings = [(w, s) for w in c["ways"] for s in c["shots"]]
+    per_setting = c["episodes"] * len(models)
+    total, out = per_setting * len(settings), []
+    for i, (w, s) in enumerate(settings):
+        key = (c["picks"], c["data"], omniglot, w, s, c["queries"], c["episodes"], c["seed"])
+        if key not in SETTINGS_DONE:
+            start = time.perf_counter()
+            report = demo.compare_models(models, c["data"], [w], [s], c["episodes"], c["seed"], c["queries"], omniglot,
+                                         on_progress=lambda done, _, i=i: job.progress(i * per_setting + done, total))
+            SETTINGS_DONE[key] = (report, time.perf_counter() - start)
+            while len(SETTINGS_DONE) > 256:
+                SETTINGS_DONE.popitem(last=False)
+        out.append(SETTINGS_DONE[key])
+        job.progress((i + 1) * per_setting, total)
+    return out
 
 
 def model_pickers() -> tuple[list[str], dict[str, tuple[str, str]]]:
@@ -100,18 +110,18 @@ def controls() -> dict:
 
 
 def run_all(c: dict) -> tuple[list[dict], float, set[str]] | None:
-    """Run (or fetch from the cache) every setting with a progress bar; return rows, seconds and notes."""
+    """Run every setting as one background job (see :func:`pages.background`), or fetch it; return rows,
+    seconds and device notes once it is done, ``None`` while it runs or after an error (shown in place)."""
     omniglot = default_omniglot_path()
-    settings = [(w, s) for w in c["ways"] for s in c["shots"]]
-    bar = st.progress(0.0)
+    omniglot = str(omniglot) if omniglot else None
     rows, seconds, notes = [], 0.0, set()
     try:
-        for i, (w, s) in enumerate(settings):
-            # Progress moves per setting: st.cache_data replays element calls made inside the cached
-            # function, so the bar cannot be updated from within it.
-            bar.progress(i / len(settings), text=tr("compare.progress", ways=w, shots=s, done=i, total=len(settings)))
-            report, secs = run_setting(c["picks"], c["data"], str(omniglot) if omniglot else None, w, s,
-                                       c["queries"], c["episodes"], c["seed"])
+        models = {m: load_model(path, fewshot.KIND_OF[m], stamp) if path else None for m, path, stamp in c["picks"]}
+        key = ("compare", omniglot, *((k, tuple(v) if isinstance(v, list) else v) for k, v in c.items()))
+        done = background(tr, key, tr("compare.job"), lambda job: run_settings(job, models, c, omniglot), "compare")
+        if done is None:
+            return None
+        for report, secs in done:
             rows += report["results"]
             seconds += secs
             notes.add(report["config"]["device"] + (f" ({report['config']['note']})" if "note" in report["config"] else ""))
@@ -124,8 +134,6 @@ def run_all(c: dict) -> tuple[list[dict], float, set[str]] | None:
     except (ValueError, OSError, ComputeOutOfMemory) as exc:  # OSError: an unreadable Omniglot folder
         st.error(tr("compare.err_request", msg=str(exc).rstrip(".")), icon=":material/warning:")
         return None
-    finally:
-        bar.empty()
     return rows, seconds, notes
 
 

@@ -19,7 +19,7 @@ from lab.i18n import translator
 from lab.mann_eval import PAPER_ROWS, load_mann
 from lab.tasks.splits import DATA_SOURCES
 from lab.viz import memory as figs
-from pages import brain_link_and_try_this, run_through_app
+from pages import background, brain_link_and_try_this, run_through_app
 
 run_through_app()
 
@@ -43,14 +43,17 @@ def run_episode(path: str, stamp: str, source: str, classes: int, instances: int
     return result, (time.perf_counter() - start) * 1e3
 
 
-@st.cache_data(show_spinner=False, max_entries=32, ttl=3600)
-def instance_curve(path: str, baseline: str | None, stamp: str, source: str, classes: int, slots: int, gamma: float,
-                   seed: int) -> demo.InstanceCurve:
-    """Return accuracy by instance of the MANN and its baseline (independent of the step and sights sliders)."""
-    models = {"mann": load_model(path, "mann", stamp)}
-    if baseline:
-        models["mann-lstm"] = load_model(baseline, "mann-lstm", checkpoint_stamp(baseline))
-    return demo.instance_curve(models, held_out_source(source, omniglot_folder()), classes, 50, slots, gamma, seed)
+def instance_curve(choice: demo.MannChoice, stamp: str, source: str, classes: int, slots: int, gamma: float,
+                   seed: int) -> demo.InstanceCurve | None:
+    """Return accuracy by instance of the MANN and its baseline (independent of the step and sights sliders)
+    once its background job is done, shared by every session with these inputs; ``None`` until then."""
+    models = {"mann": load_model(choice.path, "mann", stamp)}
+    if choice.baseline:
+        models["mann-lstm"] = load_model(choice.baseline, "mann-lstm", checkpoint_stamp(choice.baseline))
+    held_out = held_out_source(source, omniglot_folder())
+    key = ("memory.instances", choice.path, choice.baseline, stamp, source, classes, slots, gamma, seed)
+    return background(tr, key, tr("memory.acc.heading"), lambda job: demo.instance_curve(
+        models, held_out, classes, 50, slots, gamma, seed, on_progress=job.progress), "instances")
 
 
 def controls(choices: list[demo.MannChoice]) -> dict:
@@ -132,12 +135,13 @@ def main() -> None:
                                                          total=len(result.labels), acc=f"{100 * result.correct.mean():.0f}"))
     st.subheader(tr("memory.acc.heading"))
     try:
-        with st.spinner(tr("memory.acc.computing")):
-            curve = instance_curve(choice.path, choice.baseline, stamp, **settings)
-        rows = "; ".join(f"{name} " + ", ".join(f"{100 * m:.0f}%" for m in means) for name, (means, _) in curve.rows.items())
-        st.plotly_chart(figs.instance_figure(curve, PAPER_ROWS, tr.lang), key="instances",
-                        alt=tr("memory.acc.alt", rows=rows))
-        st.caption(tr("memory.acc.guide"))
+        curve = instance_curve(choice, stamp, **settings)
+        if curve is not None:
+            rows = "; ".join(f"{name} " + ", ".join(f"{100 * m:.0f}%" for m in means)
+                             for name, (means, _) in curve.rows.items())
+            st.plotly_chart(figs.instance_figure(curve, PAPER_ROWS, tr.lang), key="instances",
+                            alt=tr("memory.acc.alt", rows=rows))
+            st.caption(tr("memory.acc.guide"))
     except ERRORS as exc:
         st.error(tr("memory.err_input", msg=str(exc).rstrip(".")), icon=":material/warning:")
     st.caption(tr("memory.timing", ms=f"{ms:.0f}"))

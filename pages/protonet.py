@@ -18,12 +18,13 @@ from lab.i18n import translator
 from lab.learners.protonet import DISTANCES
 from lab.tasks.splits import DATA_SOURCES
 from lab.viz import embedding as figs
-from pages import brain_link_and_try_this, run_through_app
+from pages import background, brain_link_and_try_this, run_through_app
 
 run_through_app()
 
 tr = translator(st.session_state.get("lang", "en"))
-ERRORS = (ValueError, OSError, ComputeOutOfMemory)  # CheckpointError is a ValueError; OSError: a bad folder
+ERRORS = (ValueError, OSError, ComputeOutOfMemory)
+CURVE_INPUTS = ("ways", "distance", "seed")  # CheckpointError is a ValueError; OSError: a bad folder
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -41,13 +42,6 @@ def run_episode(path: str, stamp: str, source: str, folder: str | None, ways: in
     start = time.perf_counter()
     result = demo.protonet_demo(model, source, ways, shots, queries, distance, projection, seed, folder)
     return result, (time.perf_counter() - start) * 1e3
-
-
-@st.cache_data(show_spinner=False, max_entries=64, ttl=3600)
-def shot_curve(path: str, stamp: str, source: str, folder: str | None, ways: int, distance: str,
-               seed: int) -> demo.ShotCurve:
-    """Return accuracy against shots for these inputs (independent of the shots slider, so cached apart)."""
-    return demo.accuracy_by_shots(load_model(path, stamp), source, ways, distance, seed, folder)
 
 
 def controls(models: list[str]) -> dict:
@@ -144,11 +138,15 @@ def main() -> None:
     with right:
         st.subheader(tr("protonet.shots.heading"))
         try:
-            with st.spinner(tr("protonet.shots.computing")):
-                curve = shot_curve(**args, ways=inputs["ways"], distance=inputs["distance"], seed=inputs["seed"])
-            st.plotly_chart(figs.shots_figure(curve, inputs["shots"], tr.lang), key="shots_curve",
-                            alt=figs.shots_alt(curve, tr.lang))
-            st.caption(tr("protonet.shots.guide", episodes=curve.n_episodes))
+            # A background job shared by every session with the same inputs (independent of the shots slider).
+            model, ways, distance, seed = load_model(args["path"], args["stamp"]), *(inputs[k] for k in CURVE_INPUTS)
+            curve = background(tr, ("protonet.shots", *args.values(), ways, distance, seed), tr("protonet.shots.heading"),
+                               lambda job: demo.accuracy_by_shots(model, args["source"], ways, distance, seed,
+                                                                  args["folder"], on_progress=job.progress), "shots")
+            if curve is not None:
+                st.plotly_chart(figs.shots_figure(curve, inputs["shots"], tr.lang), key="shots_curve",
+                                alt=figs.shots_alt(curve, tr.lang))
+                st.caption(tr("protonet.shots.guide", episodes=curve.n_episodes))
         except ERRORS as exc:
             st.error(tr("protonet.err_input", msg=str(exc).rstrip(".")), icon=":material/warning:")
     st.caption(tr("protonet.timing_cached" if cached else "protonet.timing", ms=f"{ms:.0f}"))

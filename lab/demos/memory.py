@@ -15,6 +15,7 @@ fixed by the weights. :func:`instance_curve` measures accuracy by instance over 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -149,9 +150,11 @@ class InstanceCurve:
 
 @guarded("cpu", lower="episodes", long=True)
 def instance_curve(models: dict[str, nn.Module], source: ClassSource, n_classes: int = 5, n_episodes: int = 100,
-                   memory_slots: int | None = None, gamma: float | None = None, seed: int = 0) -> InstanceCurve:
+                   memory_slots: int | None = None, gamma: float | None = None, seed: int = 0,
+                   on_progress: Callable[[int, int], None] | None = None) -> InstanceCurve:
     """Return accuracy by instance of each model in ``models`` (name -> MANN or LSTM baseline) on the same
-    ``n_episodes`` held-out episodes of ``n_classes`` classes, each class shown 10 times."""
+    ``n_episodes`` held-out episodes of ``n_classes`` classes, each class shown 10 times.
+    ``on_progress(done, total)`` is called after each model (a background job reports and stops there)."""
     instances = INSTANCES
     eval_seed = derive_seed(make_generator(seed))
     rows = {}
@@ -162,6 +165,8 @@ def instance_curve(models: dict[str, nn.Module], source: ClassSource, n_classes:
         correct, inst = run_batches(net, padded, n_episodes, make_generator(eval_seed))
         stats = [mean_ci95(v) for v in instance_accuracies(correct, inst, instances).values()]
         rows[name] = ([m for m, _ in stats], [c for _, c in stats])
+        if on_progress is not None:
+            on_progress(len(rows), len(models))
     return InstanceCurve(instances, rows, n_episodes)
 
 

@@ -17,6 +17,7 @@ prototypes and distances are pure functions of the embeddings (:mod:`lab.learner
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -306,13 +307,15 @@ def protonet_demo(model: ProtoNet, source: str, n_way: int, k_shot: int, n_query
 
 def accuracy_by_shots(model: ProtoNet, source: str, n_way: int, distance: str, seed: int,
                       omniglot_path: str | None = None, shots: tuple[int, ...] = SHOT_COUNTS,
-                      n_episodes: int | None = None, n_query: int = CURVE_QUERIES) -> ShotCurve:
+                      n_episodes: int | None = None, n_query: int = CURVE_QUERIES,
+                      on_progress: Callable[[int, int], None] | None = None) -> ShotCurve:
     """Return the :class:`ShotCurve` of ``model`` on ``n_episodes`` fresh ``n_way``-way episodes per shot count
     (default :func:`curve_episodes`).
 
     Every shot count draws its episodes from ``make_generator(seed)``, so the classes are the same across
     shot counts (only the drawings differ). Shot counts that need more drawings than the source has per
-    class are left out. Raises ``ValueError`` for an impossible ``n_way``.
+    class are left out. ``on_progress(done, total)`` is called after each shot count (a background job
+    reports and stops there). Raises ``ValueError`` for an impossible ``n_way``.
     """
     src = fewshot.held_out_source(source, omniglot_path)
     n_episodes = curve_episodes(n_way) if n_episodes is None else n_episodes
@@ -331,6 +334,8 @@ def accuracy_by_shots(model: ProtoNet, source: str, n_way: int, distance: str, s
                                                                 batch_size=5, device=device),
                              device, lower="ways", long=True)
         rows.append((k, result["mean"], result["ci95"]))
+        if on_progress is not None:
+            on_progress(len(rows), len(usable))
     arr = np.array(rows, dtype=np.float64).reshape(-1, 3)
     return ShotCurve(arr[:, 0].astype(int), arr[:, 1], arr[:, 2], n_way, n_episodes, distance)
 

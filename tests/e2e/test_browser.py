@@ -423,7 +423,7 @@ def test_projector_mode_on(page, server: str) -> None:
 # Lower-case Latin words allowed on a Chinese page: the link's own option values and parameter names (kept
 # language-neutral on purpose, with Chinese captions), Material icon names (ligatures), and terms quoted in
 # parentheses as a glossary. Anything else is English left in a Chinese page.
-ZH_PAGES = ["", "tasks", "maml", "protonet", "memory", "optimizers", "meta_rl", "classroom"]
+ZH_PAGES = ["", "tasks", "maml", "protonet", "relation", "memory", "optimizers", "meta_rl", "classroom"]
 VISIBLE_TEXT = """() => { const c = document.querySelector('[data-testid="stApp"]').cloneNode(true);
   c.querySelectorAll('[data-testid="stIconMaterial"], .js-plotly-plot .modebar, style, script, a[href="#main"]')
    .forEach(e => e.remove());
@@ -435,9 +435,10 @@ def _allowed_latin() -> set[str]:
 
     from lab.links import PAGE_PARAMS
 
-    words = {"episode", "cos", "log", "softmax", "cortex", "prefrontal", "rostrolateral", "first", "order", "cpu",
-             "python", "lab", "pretrain", "eval", "json", "assets", "lessons", "app", "content", "main", "pip",
-             "install", "data", "download", "home", "models", "shipped"}
+    # Glossary terms in parentheses, code in backticks (`python -m lab pretrain`, `first_order`, JSON files in
+    # `assets/lessons`), math (cos, log) and Streamlit's hidden "skip to main content" link.
+    words = {"episode", "cos", "log", "softmax", "cortex", "prefrontal", "rostrolateral", "first", "order",
+             "python", "lab", "pretrain", "eval", "json", "assets", "lessons", "app", "content", "main"}
     for specs in PAGE_PARAMS.values():
         for key, spec in specs.items():
             words |= set(re.findall(r"[a-z]+", key))

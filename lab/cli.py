@@ -41,7 +41,7 @@ from typing import Any
 
 import torch
 
-from lab import cli_fewshot, cli_l2o, cli_mann, cli_meta_rl
+from lab import cli_fewshot, cli_l2o, cli_mann, cli_meta_rl, cli_virtual
 from lab.checkpoint import ASSETS_DIR, CheckpointError, assets_dir
 from lab.cli_fewshot import GLYPH_CHECKPOINTS
 from lab.compute import ComputeOutOfMemory, device_info
@@ -132,6 +132,8 @@ EVAL_COMMANDS: dict[str, EvalCommand] = {
                            lambda p: cli_meta_rl.add_eval_arguments(p, positive_int, seed_int), cli_meta_rl.run_eval),
     "mann": EvalCommand(cli_mann.EVAL_HELP, lambda p: cli_mann.add_eval_arguments(p, positive_int, seed_int),
                         cli_mann.run_eval),
+    "virtual": EvalCommand(cli_virtual.EVAL_HELP,
+                           lambda p: cli_virtual.add_eval_arguments(p, positive_int, seed_int), cli_virtual.run_eval),
 }
 EVAL_COMMANDS.update({name: EvalCommand(
     help_line, lambda p, name=name: cli_l2o.add_eval_arguments(name, p, positive_int, seed_int, positive_float),
@@ -153,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--runs", default=str(ASSETS_DIR.parent / "runs"), help="folder for resumable training states")
     pre.add_argument("--only", choices=("maml", "pretrained", *GLYPH_CHECKPOINTS.values(),
                                         *cli_meta_rl.PRETRAIN_NAMES, cli_mann.PRETRAIN_NAME,
-                                        *cli_l2o.PRETRAIN_NAMES, "all"),
+                                        *cli_l2o.PRETRAIN_NAMES, cli_virtual.PRETRAIN_NAME, "all"),
                      default=None,
                      help="one checkpoint: sinusoid maml/pretrained, or a glyph few-shot model (default: the "
                           "two sinusoid ones; --only all: all of them, the MANN pair included, about two hours on one thread)")
@@ -210,7 +212,9 @@ def _pretrain(args: argparse.Namespace) -> int:
     meta_rl = [name for name in cli_meta_rl.PRETRAIN_NAMES if args.only in (name, "all")]
     mann = args.only in (cli_mann.PRETRAIN_NAME, "all")
     l2o = [name for name in cli_l2o.PRETRAIN_NAMES if args.only in (name, "all")]
-    methods = ["maml", "pretrained"] if args.only in (None, "all") else [] if glyph or l2o or meta_rl or mann else [args.only]
+    virtual = args.only in (cli_virtual.PRETRAIN_NAME, "all")
+    methods = (["maml", "pretrained"] if args.only in (None, "all")
+               else [] if glyph or l2o or meta_rl or mann or virtual else [args.only])
     for method in methods:
         config = SineTrainConfig(method=method, iterations=args.iterations, seed=args.seed,
                                  maml=MAMLConfig(first_order=args.first_order, inner_steps=args.inner_steps))
@@ -226,6 +230,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         print(cli_meta_rl.pretrain(name, Path(args.out), Path(args.runs), args.seed))
     if mann:
         print(cli_mann.pretrain_mann_glyphs(Path(args.out), Path(args.runs), args.seed))
+    if virtual:
+        print(cli_virtual.pretrain(Path(args.out), Path(args.runs), args.seed))
     return 0
 
 

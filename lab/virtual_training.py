@@ -1,0 +1,312 @@
+"""Virtual-task meta-learning: a ProtoNet meta-trained on real tasks plus tasks dreamt up by a learned
+generative model of characters (:class:`lab.learners.generative.CharacterVAE`), with a budget of real classes.
+
+Generative-model-based meta-learning in its simplest working form: the generator captures the
+distribution of characters from the few real classes there are, and each new class code it samples is a
+class nobody has drawn — a *virtual task* is N such classes with a few drawings each. Optimised in turn,
+every iteration:
+
+1. **generator step** — the VAE's negative ELBO on sets of drawings of ``gen_batch`` real budget classes;
+2. **learner step** — ProtoNet's loss on one real episode, plus ``virtual_weight`` times its loss on one
+   virtual episode. Virtual drawings go through the same hand jitter as real ones; BatchNorm's running
+   statistics (used at test time) are left to the real drawings.
+
+Before that, ``gen_warmup`` generator-only steps: an untrained VAE dreams blobs, and virtual tasks of blobs
+made the learner worse (measured: 93.3% against 95.3% real-only on glyphs with 20 classes when the VAE
+learned only alongside the learner's 800 steps). The learner takes ``iterations`` steps in both arms.
+
+Virtual class codes come from the prior (``sampler="prior"``) or recombine the class codes of the real
+characters just replayed in the generator step (``"recombine"``: a random convex mix of two plus prior
+noise; closer to the real classes, and the brain-link story of replay and recombination).
+
+``real_classes`` picks that many training characters with ``budget_seed`` (0: all of them); on Omniglot
+only unrotated characters count. ``virtual=False`` trains the real-only control on the very same
+classes, seed and episodes. State is saved every ``checkpoint_every`` iterations; the same config resumes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lab import resumable
+from lab.checkpoint import save_checkpoint
+from lab.compute import derive_seed, make_generator
+from lab.learners.fewshot import evaluate_accuracy
+from lab.learners.generative import CharacterVAE, CharacterVAEConfig, VAEOutput, sample_codes
+from lab.learners.protonet import ProtoNet, ProtoNetConfig
+from lab.nets import load_params_, random_init
+from lab.tasks.augment import AugmentedSource, HandJitter, jitter
+from lab.tasks.base import EpisodeBatch, check_positive
+from lab.tasks.episodes import FewShotFamily
+from lab.tasks.splits import DATA_SOURCES, data_split
+
+SAMPLERS = ("prior", "recombine")
+
+
+@dataclass
+class VirtualTrainConfig:
+    """Everything that determines a virtual-task run (and the real-only control with ``virtual=False``)."""
+
+    data: str = "glyphs"  # glyphs | omniglot
+    omniglot: str | None = None
+    real_classes: int = 0  # training characters available (0: all)
+    budget_seed: int = 0  # which characters make the budget; equal for both arms
+    virtual: bool = True  # False: the real-only control
+    iterations: int = 1500
+    train_way: int = 20  # ways of real and virtual training episodes (at most real_classes for real ones)
+    train_shot: int = 1
+    train_query: int = 5
+    virtual_weight: float = 0.5  # loss = real + virtual_weight * virtual
+    gen_warmup: int = 2000  # generator-only steps first (cheap: an MLP on 80 drawings)
+    gen_batch: int = 16  # real characters per generator step
+    gen_drawings: int = 5  # drawings per character in a generator step (the VAE's set size)
+    sampler: str = "recombine"
+    temperature: float = 1.0  # prior noise scale of virtual class and style codes
+    channels: int = 32  # ProtoNet Conv4 width: 4x cheaper than 64 and enough for a fair comparison
+    lr: float = 1e-3
+    lr_min: float = 1e-5
+    gen_lr: float = 1e-3
+    vae: dict[str, Any] = field(default_factory=dict)  # CharacterVAEConfig fields
+    seed: int = 0
+    checkpoint_every: int = 100
+
+    def __post_init__(self) -> None:
+        if self.data not in DATA_SOURCES:
+            raise ValueError(f"data={self.data!r}; choose one of {DATA_SOURCES}")
+        check_positive("real_classes", self.real_classes, minimum=0)
+        for name in ("iterations", "train_shot", "train_query", "gen_batch", "gen_drawings", "channels",
+                     "checkpoint_every"):
+            check_positive(name, getattr(self, name))
+        check_positive("train_way", self.train_way, minimum=2)
+        check_positive("gen_warmup", self.gen_warmup, minimum=0)
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler={self.sampler!r}; choose one of {SAMPLERS}")
+        for name in ("virtual_weight", "temperature", "lr", "gen_lr"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name}={value} must be a finite number > 0")
+        CharacterVAEConfig(**self.vae)
+
+    def card(self) -> dict[str, Any]:
+        """Return the JSON-ready config (stored in checkpoint cards and the resume key)."""
+        return asdict(self)
+
+
+class BudgetSource:
+    """A class source restricted to some of another source's classes (renumbered ``0..len(ids)-1``)."""
+
+    def __init__(self, source, class_ids: list[int]) -> None:
+        self.source = source
+        self.ids = torch.tensor(class_ids, dtype=torch.long)
+        self.name = source.name
+        self.n_classes = len(class_ids)
+        self.drawings_per_class = source.drawings_per_class
+
+    def class_names(self, class_ids: torch.Tensor | list[int]) -> list[str]:
+        """Return the wrapped source's names of these classes."""
+        return self.source.class_names(self.ids[torch.as_tensor(class_ids, dtype=torch.long)].tolist())
+
+    def drawings(self, class_ids: torch.Tensor, n_per_class: int, rng: torch.Generator) -> torch.Tensor:
+        """Return the wrapped source's drawings ``[N, n_per_class, 1, H, W]`` of these classes."""
+        return self.source.drawings(self.ids[class_ids.cpu()], n_per_class, rng)
+
+
+def budget_class_ids(train_source, real_classes: int, budget_seed: int) -> list[int]:
+    """Return the ids of the ``real_classes`` training characters of the budget (0: all), in a seeded order.
+
+    Omniglot's rotated copies are not characters anyone drew, so only unrotated ids are candidates.
+    Raises ``ValueError`` if the budget exceeds the characters there are or leaves fewer than 5.
+    """
+    n = getattr(train_source, "n_characters", train_source.n_classes)
+    if real_classes > n:
+        raise ValueError(f"real_classes={real_classes} but the training set has {n} characters; "
+                         f"choose at most {n} (or 'all')")
+    if 0 < real_classes < 5:
+        raise ValueError(f"real_classes={real_classes}: a 5-way task needs at least 5 real classes")
+    order = torch.rand(n, generator=make_generator(budget_seed)).argsort()
+    return sorted(order[: real_classes or n].tolist())
+
+
+def virtual_episode(generator: CharacterVAE, n_way: int, k_shot: int, n_query: int, rng: torch.Generator,
+                    pool: torch.Tensor | None = None, temperature: float = 1.0,
+                    sizes: HandJitter | None = None) -> EpisodeBatch:
+    """Return one virtual episode (a task axis of 1): ``n_way`` new classes, ``k_shot + n_query`` drawings each.
+
+    With ``pool`` (real class codes ``[P, Dc]``) each class code is a random convex mix of two pool codes
+    plus prior noise scaled by ``temperature / 2``; without it, a prior draw. Drawings are jittered by
+    ``sizes`` (default :class:`HandJitter`), as real training drawings are.
+    """
+    per = k_shot + n_query
+    c, z = sample_codes(generator.config, n_way, per, rng, temperature)
+    if pool is not None and len(pool) >= 2:
+        pick = torch.randint(len(pool), (n_way, 2), generator=rng, device=rng.device).to(pool.device)
+        mix = torch.rand((n_way, 1), generator=rng, device=rng.device).to(pool.device)
+        c = mix * pool[pick[:, 0]] + (1 - mix) * pool[pick[:, 1]] + 0.5 * c.to(pool.device)
+    with torch.no_grad():
+        images = generator.decode(c.unsqueeze(1).expand(-1, per, -1), z.to(c.device))
+    images = jitter(images.reshape(-1, *images.shape[2:]), rng, sizes).view_as(images)
+    support = images[:, :k_shot].reshape(1, n_way * k_shot, *images.shape[2:])
+    query = images[:, k_shot:].reshape(1, n_way * n_query, *images.shape[2:])
+    labels = torch.arange(n_way)
+    return EpisodeBatch(support, labels.repeat_interleave(k_shot)[None], query,
+                        labels.repeat_interleave(n_query)[None], {"virtual": True})
+
+
+@contextmanager
+def real_statistics_only(model: torch.nn.Module) -> Iterator[None]:
+    """Within the block, BatchNorm layers normalise by the batch as usual but leave their running statistics
+    (what the model uses at test time) unchanged: momentum 0."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, momentum in zip(norms, saved, strict=True):
+            m.momentum = momentum
+
+
+@dataclass
+class VirtualTrainResult:
+    """The trained learner (and generator, ``None`` for the real-only arm), the training curve and facts."""
+
+    learner: ProtoNet
+    generator: CharacterVAE | None
+    curve: list[tuple[int, float, float, float]]  # (iteration, real loss, virtual loss or nan, vae loss or nan)
+    iterations: int
+    wall_s: float
+    stopped: bool
+
+
+def train_virtual(config: VirtualTrainConfig, run_dir: Path | str | None = None, out: Path | str | None = None,
+                  on_progress: Callable[[int, dict[str, float]], bool | None] | None = None,
+                  log_every: int = 50, kind: str = "virtual_protonet") -> VirtualTrainResult:
+    """Train one arm of the virtual-task experiment; return the result, saving ``<out>.{pt,json}`` (the
+    learner, checkpoint ``kind``) and ``<out>_generator.{pt,json}`` if ``out`` is given.
+
+    ``on_progress(iteration, means)`` is called every ``log_every`` iterations; returning ``False`` stops
+    (the resumable state is saved, no final checkpoint).
+    """
+    rng = make_generator(config.seed)
+    split = data_split(config.data, config.omniglot)
+    ids = budget_class_ids(split.train, config.real_classes, config.budget_seed)
+    real = AugmentedSource(BudgetSource(split.train, ids))
+    family = FewShotFamily(real, min(config.train_way, len(ids)), config.train_shot, config.train_query)
+    learner = ProtoNet(ProtoNetConfig(channels=config.channels))
+    load_params_(learner, random_init(learner, derive_seed(rng)))
+    generator = CharacterVAE(CharacterVAEConfig(**config.vae)) if config.virtual else None
+    gen_rng = make_generator(derive_seed(rng))  # its own stream: the real episodes match the control's
+    if generator is not None:
+        load_params_(generator, random_init(generator, derive_seed(gen_rng)))
+    opt = torch.optim.Adam(learner.parameters(), lr=config.lr)
+    gen_opt = torch.optim.Adam(generator.parameters(), lr=config.gen_lr) if generator is not None else None
+    key = resumable.resume_key(config.card())
+    name = f"virtual_{config.data}_{config.real_classes or 'all'}_{'virtual' if config.virtual else 'real'}"
+    paths = resumable.state_paths(run_dir, name, key) if run_dir is not None else None
+    start, curve, wall_before = 0, [], 0.0
+    saved = resumable.load_state(paths, key) if paths else None
+    if saved is not None:
+        learner.load_state_dict(saved["learner"])
+        opt.load_state_dict(saved["opt"])
+        if generator is not None:
+            generator.load_state_dict(saved["generator"])
+            gen_opt.load_state_dict(saved["gen_opt"])
+            gen_rng.set_state(saved["gen_rng"])
+        rng.set_state(saved["rng"])
+        start, wall_before = int(saved["iteration"]), float(saved["wall_s"])
+        curve = [tuple(row) for row in saved["curve"].tolist()]
+    t0 = time.perf_counter()
+
+    def snapshot(iteration: int) -> None:
+        if paths is not None:
+            state = {"learner": learner.state_dict(), "opt": opt.state_dict(), "rng": rng.get_state(),
+                     "iteration": iteration, "wall_s": wall_before + time.perf_counter() - t0,
+                     "curve": torch.tensor(curve, dtype=torch.float64).view(-1, 4)}
+            if generator is not None:
+                state.update(generator=generator.state_dict(), gen_opt=gen_opt.state_dict(),
+                             gen_rng=gen_rng.get_state())
+            resumable.save_state(paths, key, state)
+
+    def generator_step(lr: float) -> VAEOutput:
+        for group in gen_opt.param_groups:
+            group["lr"] = lr
+        picks = torch.randint(len(ids), (config.gen_batch,), generator=gen_rng)
+        vae = generator(real.drawings(picks, config.gen_drawings, gen_rng), gen_rng)
+        gen_opt.zero_grad(set_to_none=True)
+        vae.loss.backward()
+        gen_opt.step()
+        return vae
+
+    if generator is not None and saved is None:
+        warm: list[float] = []
+        for step in range(1, config.gen_warmup + 1):  # progress reports here carry negative iteration numbers
+            warm.append(generator_step(config.gen_lr).loss.item())
+            if on_progress is not None and step % (4 * log_every) == 0:
+                on_progress(-step, {"real": float("nan"), "virtual": float("nan"), "vae": sum(warm) / len(warm)})
+                warm.clear()
+        snapshot(0)
+    learner.train()
+    sums: dict[str, list[float]] = {"real": [], "virtual": [], "vae": []}
+    stopped, it = False, start
+    for it in range(start + 1, config.iterations + 1):
+        pool = None
+        if generator is not None:
+            vae = generator_step(resumable.cosine_lr(config.gen_lr, config.lr_min, it - 1, config.iterations))
+            sums["vae"].append(vae.loss.item())
+            pool = vae.class_mean.detach() if config.sampler == "recombine" else None
+        for group in opt.param_groups:
+            group["lr"] = resumable.cosine_lr(config.lr, config.lr_min, it - 1, config.iterations)
+        loss, _ = learner.loss(family.sample(rng, 1))
+        sums["real"].append(loss.item())
+        if generator is not None:
+            generator.eval()
+            dream = virtual_episode(generator, config.train_way, config.train_shot, config.train_query, gen_rng,
+                                    pool, config.temperature)
+            generator.train()
+            with real_statistics_only(learner):
+                v_loss, _ = learner.loss(dream)
+            sums["virtual"].append(v_loss.item())
+            loss = loss + config.virtual_weight * v_loss
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss.item()} at iteration {it}; lower the learning rate")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if it % log_every == 0 or it == config.iterations:
+            means = {k: (sum(v) / len(v) if v else float("nan")) for k, v in sums.items()}
+            curve.append((it, means["real"], means["virtual"], means["vae"]))
+            for v in sums.values():
+                v.clear()
+            if on_progress is not None and on_progress(it, means) is False:
+                stopped = True
+        if stopped or it % config.checkpoint_every == 0:
+            snapshot(it)
+        if stopped:
+            break
+    wall = wall_before + time.perf_counter() - t0
+    if out is not None and not stopped:
+        extra = {"iterations": it, "wall_s": round(wall, 1), "split": split.description, "real_class_ids": ids,
+                 "curve": [list(row) for row in curve], "threads": torch.get_num_threads()}
+        save_checkpoint(out, learner.state_dict(), {**config.card(), "net": learner.config.to_dict()},
+                        kind, extra)
+        if generator is not None:
+            save_checkpoint(f"{out}_generator", generator.state_dict(),
+                            {**config.card(), "net": generator.config.to_dict()}, CharacterVAE.kind, extra)
+    return VirtualTrainResult(learner, generator, curve, it, wall, stopped)
+
+
+def evaluate_learner(learner: ProtoNet, data: str, episodes: int = 600, seed: int = 0, omniglot: str | None = None,
+                     n_way: int = 5, k_shot: int = 1, n_query: int = 15) -> dict[str, Any]:
+    """Return ``{"mean", "ci95", "n", "accuracies"}``: ``n_way``-way ``k_shot``-shot accuracy on held-out
+    classes of ``data``, episodes drawn from ``seed`` (equal seeds: equal episodes for every learner)."""
+    family = FewShotFamily(data_split(data, omniglot).test, n_way, k_shot, n_query)
+    return evaluate_accuracy(learner.scores, family, episodes, make_generator(seed), batch_size=25)

@@ -70,6 +70,15 @@ class SliderInfo:
     options: list[str] = field(default_factory=list)
 
 
+def cpu_seconds(pid: int) -> float:
+    """Return the user + system CPU seconds process ``pid`` has used so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def rss_mib(pid: int) -> float:
     """Return the resident memory of process ``pid`` in MiB (0 if it is gone)."""
     try:
@@ -219,6 +228,7 @@ async def warm_up(port: int, pages: list[str], timeout: float) -> None:
 async def classroom(port: int, pid: int, args: argparse.Namespace) -> tuple[list[Move], list[tuple[float, float]]]:
     """Run the warm-up, then every student at once; return the moves and the memory samples."""
     await warm_up(port, args.pages, args.timeout)
+    args.cpu_start = cpu_seconds(pid)
     t0 = time.monotonic()
     stop_at = t0 + args.minutes * 60
     moves: list[Move] = []
@@ -226,6 +236,7 @@ async def classroom(port: int, pid: int, args: argparse.Namespace) -> tuple[list
     tasks = [run_student(i, port, args.pages[i % len(args.pages)], args, t0, moves, stop_at)
              for i in range(args.students)]
     await asyncio.gather(sample_memory(pid, t0, stop_at, samples), *tasks)
+    args.cpu_used, args.wall = cpu_seconds(pid) - args.cpu_start, time.monotonic() - t0
     return moves, samples
 
 
@@ -311,6 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"{r['page']:<12}{r['moves']:>7}{r['first_p50_ms']:>9}{r['first_p95_ms']:>9}{r['p50_ms']:>8}"
               f"{r['p95_ms']:>8}{r['max_ms']:>8}{r['errors']:>8}{r['refusals']:>10}")
+    n_moves = max(1, rows[-1]["moves"])
+    print(f"server CPU: {args.cpu_used:.0f} s in {args.wall:.0f} s of wall time ({args.cpu_used / args.wall:.2f} cores "
+          f"busy), {1e3 * args.cpu_used / n_moves:.0f} ms per slider move; students asked for "
+          f"{n_moves / args.wall:.2f} moves/s")
     print(f"server RSS MiB: start {mem['start']:.0f}, 2nd quarter {mem['q2']:.0f}, last quarter {mem['q4']:.0f}, "
           f"peak {mem['peak']:.0f}")
     for detail in sorted({f"{m.page} / {m.slider}: {m.detail}" for m in moves if m.detail}):

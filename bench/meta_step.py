@@ -75,14 +75,17 @@ def cuda_peak_mb(fn: Callable[[], object], device: torch.device) -> float:
     return (torch.cuda.max_memory_allocated(device) - base) / 2**20
 
 
-def make_step(loss_of: Callable[[object], torch.Tensor], model: torch.nn.Module, clip: float | None = None
-              ) -> Callable[[object], None]:
-    """Return ``step(batch)``: zero grads, loss, backward, (clip), Adam step on ``model``."""
+def make_step(loss_of: Callable[[object], torch.Tensor | float], model: torch.nn.Module,
+              clip: float | None = None) -> Callable[[object], None]:
+    """Return ``step(batch)``: zero grads, loss, backward, (clip), Adam step on ``model``. A ``loss_of`` that
+    returns a float has taken its backward itself (the peers, task by task)."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def step(batch: object) -> None:
         opt.zero_grad(set_to_none=True)
-        loss_of(batch).backward()
+        loss = loss_of(batch)
+        if isinstance(loss, torch.Tensor):
+            loss.backward()
         if clip is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
@@ -115,7 +118,8 @@ def maml_rows(workload: str, device: torch.device, peers_ok: list[str]) -> list[
         family, meta_batch, inner_lr, loss_fn = FewShotFamily(GlyphAlphabets(), 5, 1, 15), 32, 0.4, peers.cross_entropy
         grid = [(1, False), (1, True)]
         chosen = task_strategy("maml-conv", device)
-        ours = {f"ours ({chosen})": chosen, **({"ours (loop)": "loop"} if chosen != "loop" else {})}
+        ours = {f"ours ({chosen})": chosen, **({"ours (shared-support)": "shared-support"}
+                                               if chosen == "loop" else {"ours (loop)": "loop"})}
 
     def build(steps: int, first_order: bool) -> dict[str, Callable]:
         impls: dict[str, Callable] = {}
@@ -212,7 +216,10 @@ def grad_check(peers_ok: list[str]) -> list[dict]:
     def compare(label: str, net: torch.nn.Module, ours: Callable, lib: Callable, batch) -> None:
         params = dict(net.named_parameters())
         a = torch.autograd.grad(ours(params, batch), list(params.values()))
-        b = torch.autograd.grad(lib(net, batch), list(params.values()))
+        net.zero_grad(set_to_none=True)
+        lib(net, batch)  # leaves its meta-gradient in .grad
+        b = [p.grad.clone() for p in params.values()]
+        net.zero_grad(set_to_none=True)
         diff = torch.cat([(x - y).flatten() for x, y in zip(a, b, strict=True)]).norm()
         rel = float(diff / torch.cat([y.flatten() for y in b]).norm())
         rows.append({"check": label, "rel_error": rel, "status": "ok" if rel <= 1e-6 else "FAIL (> 1e-6)"})

@@ -1,8 +1,9 @@
 """The libraries people would otherwise use for MAML, each doing one meta-iteration the way its docs show.
 
-Used by :mod:`bench.meta_step`. Each ``*_meta_loss(model, batch, steps, inner_lr, first_order)`` returns the
-mean query loss over the tasks of ``batch`` after ``steps`` inner SGD steps, differentiable with respect to
-``model``'s parameters, so the harness times the very same iteration (loss, backward, Adam step) for all.
+Used by :mod:`bench.meta_step`. Each ``*_meta_loss(model, batch, steps, inner_lr, first_order, loss_fn)``
+returns the mean query loss over the tasks of ``batch`` after ``steps`` inner SGD steps and leaves its
+meta-gradient in the parameters' ``.grad``, taking each task's backward inside the task loop as the three
+libraries' MAML examples do (one task's graph in memory at a time). The harness adds the Adam step.
 
 * learn2learn 0.2.0: ``MAML(model).clone()`` and ``adapt(loss)`` per task. Its package ``__init__`` imports
   torchvision (which does not load beside the CPU torch here), so :func:`load_learn2learn_maml` loads
@@ -30,7 +31,7 @@ from torch.func import functional_call
 
 from lab.tasks.base import EpisodeBatch
 
-PeerLoss = Callable[[nn.Module, EpisodeBatch, int, float, bool, Callable], torch.Tensor]
+PeerLoss = Callable[[nn.Module, EpisodeBatch, int, float, bool, Callable], float]
 
 
 def load_learn2learn_maml() -> types.ModuleType:
@@ -50,7 +51,7 @@ def load_learn2learn_maml() -> types.ModuleType:
 
 
 def learn2learn_meta_loss(model: nn.Module, batch: EpisodeBatch, steps: int, inner_lr: float, first_order: bool,
-                          loss_fn: Callable) -> torch.Tensor:
+                          loss_fn: Callable) -> float:
     """learn2learn: ``clone()`` the wrapped model per task, ``adapt`` on the support set, query loss."""
     maml = load_learn2learn_maml().MAML(model, lr=inner_lr, first_order=first_order)
     total = 0.0
@@ -58,12 +59,14 @@ def learn2learn_meta_loss(model: nn.Module, batch: EpisodeBatch, steps: int, inn
         learner = maml.clone()
         for _ in range(steps):
             learner.adapt(loss_fn(learner(batch.support_x[t]), batch.support_y[t]))
-        total = total + loss_fn(learner(batch.query_x[t]), batch.query_y[t])
-    return total / batch.n_tasks
+        query = loss_fn(learner(batch.query_x[t]), batch.query_y[t]) / batch.n_tasks
+        query.backward()
+        total += query.item()
+    return total
 
 
 def higher_meta_loss(model: nn.Module, batch: EpisodeBatch, steps: int, inner_lr: float, first_order: bool,
-                     loss_fn: Callable) -> torch.Tensor:
+                     loss_fn: Callable) -> float:
     """higher: a differentiable SGD inner loop per task in ``innerloop_ctx``."""
     import higher
 
@@ -74,17 +77,19 @@ def higher_meta_loss(model: nn.Module, batch: EpisodeBatch, steps: int, inner_lr
                                   track_higher_grads=not first_order) as (fmodel, diffopt):
             for _ in range(steps):
                 diffopt.step(loss_fn(fmodel(batch.support_x[t]), batch.support_y[t]))
-            query = loss_fn(fmodel(batch.query_x[t]), batch.query_y[t])
-            if first_order:  # the query gradient at the adapted weights, routed to the starting weights
+            query = loss_fn(fmodel(batch.query_x[t]), batch.query_y[t]) / batch.n_tasks
+            if first_order:  # the query gradient at the adapted weights, added to the starting weights'
                 grads = torch.autograd.grad(query, list(fmodel.parameters()))
-                query = query.detach() + sum(((p - p.detach()) * g).sum()
-                                             for p, g in zip(model.parameters(), grads, strict=True))
-            total = total + query
-    return total / batch.n_tasks
+                for p, g in zip(model.parameters(), grads, strict=True):
+                    p.grad = g if p.grad is None else p.grad + g
+            else:
+                query.backward()
+            total += query.item()
+    return total
 
 
 def torchopt_meta_loss(model: nn.Module, batch: EpisodeBatch, steps: int, inner_lr: float, first_order: bool,
-                       loss_fn: Callable) -> torch.Tensor:
+                       loss_fn: Callable) -> float:
     """TorchOpt: ``torchopt.sgd`` as a functional optimizer over a parameter dict, ``functional_call``."""
     import torchopt
 
@@ -98,8 +103,10 @@ def torchopt_meta_loss(model: nn.Module, batch: EpisodeBatch, steps: int, inner_
             grads = torch.autograd.grad(loss, list(params.values()), create_graph=not first_order)
             updates, state = inner.update(dict(zip(params, grads, strict=True)), state, inplace=False)
             params = torchopt.apply_updates(params, updates, inplace=False)
-        total = total + loss_fn(functional_call(model, params, (batch.query_x[t],)), batch.query_y[t])
-    return total / batch.n_tasks
+        query = loss_fn(functional_call(model, params, (batch.query_x[t],)), batch.query_y[t]) / batch.n_tasks
+        query.backward()
+        total += query.item()
+    return total
 
 
 PEERS: dict[str, tuple[str, PeerLoss]] = {

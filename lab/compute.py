@@ -237,14 +237,15 @@ def limit_threads(threads: int = 1) -> None:
 
 # How a batch of MAML tasks runs (lab.task_batching), per workload and device type. Chosen from
 # bench/meta_step.py, which times every strategy side by side: on the CPU "stacked" (one baddbmm per layer
-# over all tasks) beats vmap 2-4x on MLPs, and for Conv4 a batched support pass plus a per-task loop of
-# query passes beats vmap (grouped convolutions, ~2x slower on a CPU). On CUDA, vmap's grouped convolutions
-# keep the GPU busy where a loop of small kernels would not (not measured here: no GPU in this project yet).
+# over all tasks) beats vmap 2-4x on MLPs; for Conv4 a per-task loop with each task's backward taken at once
+# beats vmap (grouped convolutions, ~2x slower on a CPU) and also a support pass batched over tasks (its
+# per-task weight gradients cost more under vmap than the loop's small passes). On CUDA, vmap's grouped
+# convolutions keep the GPU busy where a loop of small kernels would not (not measured: no GPU here yet).
 TASK_STRATEGIES: dict[tuple[str, str], str] = {
     ("maml-mlp", "cpu"): "stacked", ("maml-mlp", "cuda"): "stacked", ("maml-mlp", "mps"): "vmap",
-    ("maml-conv", "cpu"): "shared-support", ("maml-conv", "cuda"): "vmap", ("maml-conv", "mps"): "vmap",
+    ("maml-conv", "cpu"): "loop", ("maml-conv", "cuda"): "vmap", ("maml-conv", "mps"): "vmap",
 }
-STRATEGY_CHOICES = {"maml-mlp": ("stacked", "vmap", "loop"), "maml-conv": ("shared-support", "loop", "vmap")}
+STRATEGY_CHOICES = {"maml-mlp": ("stacked", "vmap", "loop"), "maml-conv": ("loop", "shared-support", "vmap")}
 STRATEGY_ENV = "LAB_TASK_STRATEGY"  # e.g. "maml-conv=loop,maml-mlp=vmap" (benchmarks and tests)
 
 

@@ -16,7 +16,8 @@ one runs is chosen per workload and device by :func:`lab.compute.task_strategy`,
   becomes one convolution over all support images); only the query passes need per-task weights, and those
   run as a per-task loop of ordinary convolutions (a grouped convolution, which is what ``vmap`` over
   per-task conv weights becomes, measured 2x slower on a CPU).
-* ``"loop"`` (Conv4): support and query per task, with the same lean forward pass.
+* ``"loop"`` (Conv4): support and query per task, with the same lean forward pass, each task's meta-gradient
+  taken as soon as its query loss is known (see :func:`conv_maml_losses`).
 
 The lean Conv4 forward (:func:`conv4_logits`) differs from ``nn.Module`` Conv4 only in ways that leave the
 numbers alone: ReLU after the max-pool (they commute; the ReLU then touches 4x fewer values) and, outside
@@ -135,16 +136,26 @@ def conv4_logits(params: Params, x: torch.Tensor, blocks: list[tuple[str, str | 
 
 
 def conv_maml_losses(params: Params, batch: EpisodeBatch, steps: int, inner_lr: float, first_order: bool,
-                     strategy: str = "shared-support", last_pool: bool = True
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+                     strategy: str = "loop", last_pool: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(per-task query losses [T], query logits [T, Q, N])`` of MAML on a Conv4 classifier.
 
     ``params`` are the starting fast weights shared by all tasks (Conv4 under ``body.`` plus the head).
-    ``strategy``: ``"shared-support"`` (first support pass batched over tasks) or ``"loop"``.
+    ``strategy``: ``"loop"`` or ``"shared-support"`` (first support pass batched over tasks).
+
+    When the losses are differentiable, each task's meta-gradient is taken as soon as its query loss is
+    known and its graph freed (the documented way of learn2learn, higher and TorchOpt), so memory holds one
+    task's activations, not the whole meta-batch's. The returned loss of task ``t`` is then
+    ``loss_t + sum_k <p_k - stop_grad(p_k), g_tk>``: the same value, and the gradient ``g_t`` for any
+    weighted sum of the losses (e.g. their mean). It is not differentiable twice, and logits come detached.
     """
     blocks = conv4_layout(params)
     if blocks is None:
         raise ValueError("these weights are not a Conv4 classifier; use the vmap strategy")
+    if strategy not in ("shared-support", "loop"):
+        raise ValueError(f"strategy={strategy!r}; choose shared-support or loop")
+    eager = torch.is_grad_enabled() and any(p.requires_grad for p in params.values())
+    if not eager:  # no meta-gradient wanted (evaluation); the inner steps still need autograd
+        params, first_order = {k: v.detach().requires_grad_() for k, v in params.items()}, True
     names = list(params)
 
     def support_loss(p: Params, x: torch.Tensor, y: torch.Tensor, vmapped: bool) -> torch.Tensor:
@@ -161,8 +172,17 @@ def conv_maml_losses(params: Params, batch: EpisodeBatch, steps: int, inner_lr: 
         with torch.no_grad() if first_order else contextlib.nullcontext():
             shared_grads = vmap(grad(lambda p, x, y: support_loss(p, x, y, True)), in_dims=(None, 0, 0))(
                 params, batch.support_x, batch.support_y)
-    elif strategy not in ("shared-support", "loop"):
-        raise ValueError(f"strategy={strategy!r}; choose shared-support or loop")
+    keep_shared = shared_grads is not None and not first_order  # its graph serves every task's backward
+    with torch.enable_grad():
+        losses, logits = _task_loop(params, batch, steps, shared_grads, eager, keep_shared, not first_order,
+                                    support_loss, sgd, blocks, last_pool)
+    return (losses, logits) if eager else (losses.detach(), logits.detach())
+
+
+def _task_loop(params: Params, batch: EpisodeBatch, steps: int, shared_grads: Params | None, eager: bool,
+               keep_shared: bool, create_graph: bool, support_loss: Callable, sgd: Callable, blocks: list,
+               last_pool: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    names, leaves = list(params), list(params.values())
     losses, logits = [], []
     for t in range(batch.n_tasks):
         sx, sy = batch.support_x[t], batch.support_y[t]
@@ -172,8 +192,14 @@ def conv_maml_losses(params: Params, batch: EpisodeBatch, steps: int, inner_lr: 
                 fast = sgd(fast, {k: g[t] for k, g in shared_grads.items()})
                 continue
             loss = support_loss(fast, sx, sy, False)
-            fast = sgd(fast, torch.autograd.grad(loss, [fast[k] for k in names], create_graph=not first_order))
+            fast = sgd(fast, torch.autograd.grad(loss, [fast[k] for k in names], create_graph=create_graph))
         out = conv4_logits(fast, batch.query_x[t], blocks, last_pool)
+        loss = F.cross_entropy(out, batch.query_y[t])
+        if eager:
+            grads = torch.autograd.grad(loss, leaves, retain_graph=keep_shared, allow_unused=True)
+            loss = loss.detach() + sum(((p - p.detach()) * g).sum() for p, g in zip(leaves, grads, strict=True)
+                                       if g is not None)
+            out = out.detach()
+        losses.append(loss)
         logits.append(out)
-        losses.append(F.cross_entropy(out, batch.query_y[t]))
     return torch.stack(losses), torch.stack(logits)

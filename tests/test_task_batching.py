@@ -110,12 +110,12 @@ def test_conv_module_and_lean_pass_agree_on_logits() -> None:
 def test_task_strategy_defaults_and_override(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(STRATEGY_ENV, raising=False)
     assert task_strategy("maml-mlp", "cpu") == "stacked"
-    assert task_strategy("maml-conv", "cpu") == "shared-support"
-    monkeypatch.setenv(STRATEGY_ENV, "maml-conv=loop, maml-mlp=vmap")
     assert task_strategy("maml-conv", "cpu") == "loop"
+    monkeypatch.setenv(STRATEGY_ENV, "maml-conv=shared-support, maml-mlp=vmap")
+    assert task_strategy("maml-conv", "cpu") == "shared-support"
     assert task_strategy("maml-mlp", "cpu") == "vmap"
     monkeypatch.setenv(STRATEGY_ENV, "maml-conv=grouped")
-    with pytest.raises(ValueError, match="choose one of shared-support, loop, vmap"):
+    with pytest.raises(ValueError, match="choose one of loop, shared-support, vmap"):
         task_strategy("maml-conv", "cpu")
     with pytest.raises(ValueError, match="workload"):
         task_strategy("protonet", "cpu")

@@ -10,6 +10,7 @@ says ``"all"`` when it was all of them), ``ways`` and ``shots``; the real+virtua
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,29 @@ def load_or_train(config: VirtualTrainConfig, folder: Path | None = None,
     return result.learner
 
 
+def cached_evaluation(learner: ProtoNet, config: VirtualTrainConfig, episodes: int, test_seed: int,
+                      folder: Path | None = None) -> dict[str, Any]:
+    """Return :func:`~lab.virtual_training.evaluate_learner`'s result for the arm's learner, read from
+    ``<stem>.eval.json`` when that holds the same episodes of the same checkpoint (evaluating 600 episodes
+    costs as much as ~100 training steps), else measured and written there."""
+    stem = model_stem(config, folder)
+    cache, pt = stem.with_name(stem.name + ".eval.json"), stem.with_suffix(".pt")
+    key = {"episodes": episodes, "test_seed": test_seed, "omniglot": config.omniglot,
+           "checkpoint": pt.stat().st_mtime_ns if pt.exists() else None}
+    try:
+        saved = json.loads(cache.read_text())
+        if saved["key"] == key:
+            accs = torch.tensor(saved["accuracies"])
+            mean, ci95 = mean_ci95(accs)
+            return {"mean": mean, "ci95": ci95, "n": len(accs), "accuracies": accs}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no cache, or another one: measure
+    res = evaluate_learner(learner, config.data, episodes, test_seed, config.omniglot)
+    if key["checkpoint"] is not None:
+        cache.write_text(json.dumps({"key": key, "accuracies": res["accuracies"].tolist()}))
+    return res
+
+
 def check_budgets(data: str, budgets: list[int], omniglot: str | None = None) -> int:
     """Raise ``ValueError`` (before any training) unless every budget fits ``data``; return its character count."""
     train = data_split(data, omniglot).train
@@ -97,7 +121,7 @@ def evaluate_virtual(budgets: list[int], datas: list[str], episodes: int = 600, 
                 label = f"{data} {budget or 'all'} {METHODS[virtual]}"
                 learner = load_or_train(config, folder, (lambda it, m, label=label: on_progress(label, it, m))
                                         if on_progress else None)
-                res = evaluate_learner(learner, data, episodes, seed + 1, omniglot)
+                res = cached_evaluation(learner, config, episodes, seed + 1, folder)
                 accs[virtual] = res["accuracies"]
                 extra: dict[str, Any] = {}
                 if virtual:

@@ -110,6 +110,7 @@ def test_eval_virtual_prints_both_arms_per_budget_and_reuses_trained_models(tmp_
     saved = sorted(p.name for p in (tmp_path / "home" / "models" / "virtual").glob("*.pt"))
     assert saved == ["virtual_glyphs_5_real_seed0_it2.pt", "virtual_glyphs_5_virtual_seed0_it2.pt",
                      "virtual_glyphs_5_virtual_seed0_it2_generator.pt"]
+    assert len(list((tmp_path / "home" / "models" / "virtual").glob("*.eval.json"))) == 2  # the measured episodes
     stamps = [p.stat().st_mtime_ns for p in (tmp_path / "home" / "models" / "virtual").glob("*.pt")]
     assert main(args) == 0  # the second time loads them: same numbers, nothing rewritten
     assert json.loads(capsys.readouterr().out)["results"] == report["results"]

@@ -37,6 +37,7 @@ def main() -> None:
         st.Page("pages/optimizers.py", title=tr("nav.optimizers"), icon=":material/route:", url_path="optimizers"),
         st.Page("pages/compare.py", title=tr("nav.compare"), icon=":material/leaderboard:", url_path="compare"),
         st.Page("pages/meta_rl.py", title=tr("nav.meta_rl"), icon=":material/casino:", url_path="meta_rl"),
+        st.Page("pages/virtual.py", title=tr("nav.virtual"), icon=":material/bedtime:", url_path="virtual"),
         st.Page("pages/classroom.py", title=tr("nav.classroom"), icon=":material/school:", url_path="classroom"),
     ]
     page = st.navigation(pages)

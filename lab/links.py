@@ -165,6 +165,11 @@ PAGE_PARAMS: dict[str, dict[str, Spec]] = {
         "p_right": Number(0.0, 1.0, 0.7, 0.05, integer=False), "h_trials": Number(2, 10, 6),
         "b_trials": Number(5, 100, 20, 5), "seed": SEED, "inspect": Number(1, 10, 1), "peek": Flag(False),
     },
+    "virtual": {
+        "classes": Number(2, 8, 5), "drawings": Number(2, 8, 6), "temp": Number(0.5, 1.5, 1.0, 0.1, integer=False),
+        "seed": SEED, "class_t": Number(0.0, 1.0, 0.0, 0.05, integer=False),
+        "style_t": Number(0.0, 1.0, 0.0, 0.05, integer=False),
+    },
 }
 URL_ONLY = ("tab",)  # read by the page from the link itself (not a widget), so corrected in the link
 # Parameters the app shell binds on every page (language, projector mode, the lesson in progress).

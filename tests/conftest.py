@@ -123,10 +123,36 @@ def make_l2o_assets(folder: Path) -> Path:
     return folder
 
 
+def make_virtual_assets(folder: Path) -> Path:
+    """Write an untrained small ``virtual_glyphs`` generator and a ``virtual_eval.json`` report (numbers made
+    up for page tests, in the evaluation schema) into ``folder``; return it."""
+    import json
+
+    from lab.checkpoint import save_checkpoint
+    from lab.generator_training import GeneratorTrainConfig
+    from lab.learners.generative import CharacterVAE, CharacterVAEConfig
+    from lab.nets import load_params_, random_init
+
+    model = CharacterVAE(CharacterVAEConfig(hidden=32))
+    load_params_(model, random_init(model, 0))
+    config = GeneratorTrainConfig(vae={"hidden": 32})
+    save_checkpoint(folder / "virtual_glyphs", model.state_dict(), {**config.card(), "net": model.config.to_dict()},
+                    CharacterVAE.kind, {"untrained": True})
+    rows = [{"method": m, "metric": "accuracy", "mean": acc, "ci95": 0.01, "n": 10, "data": data,
+             "real_classes": n, "budget": n, "ways": 5, "shots": 1,
+             **({"gain": 0.05, "gain_ci95": 0.01} if m == "real+virtual" else {})}
+            for data in ("glyphs", "omniglot") for n, base in ((20, 0.6), (136, 0.8))
+            for m, acc in (("real-only", base), ("real+virtual", base + 0.05))]
+    (folder / "virtual_eval.json").write_text(json.dumps({"task": "virtual", "config": {"episodes": 10},
+                                                          "results": rows}))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def lab_assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Return a folder with every checkpoint the app loads (sinusoid and few-shot), all small and untrained.
 
     Point ``LAB_ASSETS_DIR`` at it (``monkeypatch.setenv``) to run pages without ``python -m lab pretrain``."""
     folder = tmp_path_factory.mktemp("lab_assets")
-    return make_l2o_assets(make_mann_assets(make_meta_rl_assets(make_fewshot_assets(make_sine_assets(folder)))))
+    return make_virtual_assets(
+        make_l2o_assets(make_mann_assets(make_meta_rl_assets(make_fewshot_assets(make_sine_assets(folder))))))

@@ -18,7 +18,7 @@ NOT_IN_LINK = {"heads"}  # memory's read heads: shown, disabled, fixed by the mo
 VIEWS = [("tasks", {}), ("tasks", {"family": "glyphs"}), ("maml", {}), ("maml", {"tab": "images"}),
          ("protonet", {}), ("relation", {}), ("memory", {}), ("optimizers", {}), ("optimizers", {"view": "classifier"}),
          ("optimizers", {"view": "meta-sgd"}), ("compare", {"episodes": "10", "queries": "1"}),
-         ("meta_rl", {"peek": "true"}), ("meta_rl", {"task": "harlow"})]
+         ("meta_rl", {"peek": "true"}), ("meta_rl", {"task": "harlow"}), ("virtual", {})]
 
 
 @pytest.fixture

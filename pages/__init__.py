@@ -83,6 +83,14 @@ def projector_toggle(tr: Callable[..., str]) -> bool:
     return on
 
 
+def chart_columns(spec: int | list[int], **kwargs) -> list:
+    """Return ``st.columns(spec, **kwargs)`` for charts side by side; in projector mode, one full-width container
+    per column instead, stacked, so that large type does not squeeze the charts."""
+    if st.session_state.get("projector"):
+        return [st.container() for _ in range(spec if isinstance(spec, int) else len(spec))]
+    return st.columns(spec, **kwargs)
+
+
 def current_link(page: str) -> dict[str, str | list[str]]:
     """Return the query parameters that reproduce this page as it is now: every control's current value.
 

@@ -20,7 +20,7 @@ from lab.demos import maml_sine as demo
 from lab.i18n import translator
 from lab.links import MAML_LRS
 from lab.viz import maml as figs
-from pages import brain_link_and_try_this, run_through_app
+from pages import brain_link_and_try_this, chart_columns, run_through_app
 from pages.tabs.maml_images import images_tab
 
 run_through_app()
@@ -131,7 +131,7 @@ def sine_tab() -> None:
     st.plotly_chart(figs.fit_animation(result, tr.lang), key="fit", alt=tr("maml.fit.alt", **values))
     st.caption(tr("maml.fit.guide"))
     finals = {n: (f"{s.query_loss[-1]:.3g}" if len(s.query_loss) else "—") for n, s in result.starts.items()}
-    left, right = st.columns(2, gap="medium")
+    left, right = chart_columns(2, gap="medium")
     with left:
         st.plotly_chart(figs.loss_curves(result, tr.lang), key="loss", alt=tr("maml.loss.alt", **finals))
         st.caption(tr("maml.loss.guide"))

@@ -17,7 +17,7 @@ from lab.i18n import translator
 from lab.meta_rl_eval import shipped_path
 from lab.meta_rl_training import META_RL_TASKS
 from lab.viz import meta_rl as figs
-from pages import brain_link_and_try_this, run_through_app
+from pages import brain_link_and_try_this, chart_columns, run_through_app
 
 run_through_app()
 
@@ -125,7 +125,7 @@ def agent_view(g: dict, batch, run: demo.AgentRun, inputs: dict) -> None:
     ep = st.slider(tr("meta_rl.agent.episode"), 1, demo.MAX_EPISODES, max(n, 1), key="inspect",
                    bind="query-params") - 1
     better = demo.better_side(batch, ep)
-    left, right = st.columns(2, gap="medium")
+    left, right = chart_columns(2, gap="medium")
     with left:
         st.plotly_chart(figs.hidden_figure(run.hidden_2d[ep], run.p_right[ep], run.actions[ep], run.rewards[ep],
                                            run.explained, tr.lang), key="hidden", alt=tr("meta_rl.hidden.alt"))

@@ -18,7 +18,7 @@ from lab.demos import optimizers as demo
 from lab.i18n import translator
 from lab.tasks.optimizees import SURFACES
 from lab.viz import optimizers as figs
-from pages import brain_link_and_try_this, run_through_app
+from pages import brain_link_and_try_this, chart_columns, run_through_app
 
 run_through_app()
 
@@ -90,7 +90,7 @@ def race_view(folder: str, stamp: str) -> None:
                 for p in race.paths.values() if p.diverged_at is not None]
     if diverged:
         st.warning(tr("opt.err_diverged", items="; ".join(diverged)), icon=":material/warning:")
-    left, right = st.columns([3, 2], gap="medium")
+    left, right = chart_columns([3, 2], gap="medium")
     with left:
         st.plotly_chart(figs.race_figure(race, tr.lang), key="race", on_select=take_click, selection_mode="points",
                         alt=tr("opt.race.alt", steps=race.steps))
@@ -138,7 +138,7 @@ def msgd_view(folder: str, stamp: str) -> None:
     result = demo.meta_sgd_demo(load_models(folder, stamp)[1], float(amp), float(phase), int(steps), seed=int(seed))
     st.plotly_chart(figs.adaptation_figure(result, tr.lang), key="msgd_fit", alt=tr("opt.msgd.fit_alt"))
     st.caption(tr("opt.msgd.fit_guide"))
-    left, right = st.columns(2, gap="medium")
+    left, right = chart_columns(2, gap="medium")
     with left:
         st.plotly_chart(figs.rates_histogram(result, tr.lang), key="msgd_hist", alt=tr("opt.msgd.hist_alt"))
     with right:

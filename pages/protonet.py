@@ -18,7 +18,7 @@ from lab.i18n import translator
 from lab.learners.protonet import DISTANCES
 from lab.tasks.splits import DATA_SOURCES
 from lab.viz import embedding as figs
-from pages import background, brain_link_and_try_this, run_through_app
+from pages import background, brain_link_and_try_this, chart_columns, run_through_app
 
 run_through_app()
 
@@ -68,7 +68,7 @@ def controls(models: list[str]) -> dict:
 
 def episode_view(result: demo.ProtoDemo) -> None:
     """The embedding map beside the class strip and the clicked query; then the misclassified queries."""
-    left, right = st.columns([3, 2], gap="medium")
+    left, right = chart_columns([3, 2], gap="medium")
     with left:
         event = st.plotly_chart(figs.embedding_map(result, tr.lang), key="map", on_select="rerun",
                                 selection_mode="points", alt=figs.embedding_alt(result, tr.lang))
@@ -132,7 +132,7 @@ def main() -> None:
         st.error(tr("protonet.err_input", msg=str(exc).rstrip(".")), icon=":material/warning:")
         return
     episode_view(result)
-    left, right = st.columns(2, gap="medium")
+    left, right = chart_columns(2, gap="medium")
     with left:
         misclassified_view(result)
     with right:

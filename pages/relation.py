@@ -17,7 +17,7 @@ from lab.fewshot_models import load_fewshot_model
 from lab.i18n import translator
 from lab.tasks.omniglot import default_omniglot_path
 from lab.viz import relation as figs
-from pages import brain_link_and_try_this, run_through_app
+from pages import brain_link_and_try_this, chart_columns, run_through_app
 
 run_through_app()
 
@@ -116,7 +116,7 @@ def main() -> None:
     right.metric(tr("relation.agree"), f"{agree} / {rows}")
     sizes = dict(rows=rows, n=c["ways"], k=c["shots"])
     # Side by side up to 8 ways; wider matrices get the full width each, one above the other.
-    left, right = st.columns(2, gap="medium") if c["ways"] <= 8 else (st.container(), st.container())
+    left, right = chart_columns(2, gap="medium") if c["ways"] <= 8 else (st.container(), st.container())
     with left:
         st.plotly_chart(figs.relation_heatmap(result, tr.lang), key="rel",
                         alt=tr("relation.rel.alt", acc=f"{result.relation_accuracy:.0%}", **sizes))

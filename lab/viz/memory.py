@@ -145,7 +145,8 @@ def episode_animation(demo: MemoryDemo, step: int = 0, lang: str = "en") -> go.F
         xaxis3=dict(domain=[0.38, 0.74], anchor="y3", title=dict(text=tr("memory.fig.time"))),
         yaxis3=dict(domain=lower, anchor="x3", autorange="reversed", showgrid=False, showticklabels=False),
         xaxis4=dict(domain=[0.86, 1.0], anchor="y4", title=dict(text=tr("memory.fig.slot")), showgrid=False),
-        yaxis4=dict(domain=lower, anchor="x4", rangemode="tozero", title=dict(text=tr("memory.fig.usage"), standoff=2)),
+        # Usage on the right: on the left its numbers and title would run into the heatmaps' colour bar.
+        yaxis4=dict(domain=lower, anchor="x4", rangemode="tozero", side="right", title=dict(text=tr("memory.fig.usage"))),
         annotations=[dict(x=x, y=lower[1], xref="paper", yref="paper", yanchor="bottom", showarrow=False,
                           text=f"<b>{tr(key)}</b>", font=dict(size=15))
                      for x, key in ((0.18, "memory.fig.writes"), (0.56, "memory.fig.reads"),
@@ -159,7 +160,9 @@ def episode_animation(demo: MemoryDemo, step: int = 0, lang: str = "en") -> go.F
                       currentvalue=dict(prefix=tr("memory.fig.step_prefix"), font=dict(size=15)))],
     )
     fig = go.Figure(data=data, layout=layout, frames=frames)
-    return apply_style(fig, tr("memory.fig.title"), height=fig_height, top=top, bottom=bottom)
+    apply_style(fig, tr("memory.fig.title"), height=fig_height, top=top, bottom=bottom)
+    fig.layout.margin.r = 75  # room for the usage axis on the right
+    return fig
 
 
 def animation_alt(demo: MemoryDemo, lang: str = "en") -> str:

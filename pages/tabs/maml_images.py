@@ -20,7 +20,7 @@ from lab.links import IMG_LRS, lr_label  # the link checker knows the same stops
 from lab.tasks.base import EpisodeBatch
 from lab.tasks.omniglot import default_omniglot_path
 from lab.viz import maml_images as figs
-from pages import brain_link_and_try_this
+from pages import brain_link_and_try_this, chart_columns
 
 LR_CHOICES = list(IMG_LRS)
 DEFAULTS = dict(ways=5, shots=1, queries=3, steps=5, seed=0)
@@ -135,7 +135,7 @@ def draw_figures(tr: Callable[..., str], result: demo.ImagesDemo) -> None:
                     alt=tr("maml.img.pred.alt", steps=last, n=result.n_way, k=result.k_shot, q=result.n_query,
                            right=right, total=total))
     st.caption(tr("maml.img.pred.guide"))
-    left, right_col = st.columns(2, gap="medium")
+    left, right_col = chart_columns(2, gap="medium")
     with left:
         st.plotly_chart(figs.loss_curves(result, tr.lang), key="img_loss",
                         alt=tr("maml.img.loss.alt", support=f"{result.support_loss[last]:.3g}",

@@ -117,9 +117,11 @@ def test_projector_mode_enlarges_type_and_thickens_lines(sine_assets, monkeypatc
     at = app()
     at.switch_page("pages/maml.py").run()
     plain = figures(at)["loss"]
+    assert len(at.columns) == 2  # loss and landscape side by side
     at.toggle(key="projector").set_value(True).run()
     assert not at.exception
     big = figures(at)["loss"]
+    assert not at.columns  # stacked full width, so the large type does not squeeze them
     assert big["layout"]["font"]["size"] >= 1.3 * plain["layout"]["font"]["size"]
     assert big["layout"]["title"]["font"]["size"] > plain["layout"]["title"]["font"]["size"]
     widths = [(p.get("line", {}).get("width") or 2, b["line"]["width"]) for p, b in zip(plain["data"], big["data"],

@@ -140,3 +140,10 @@ def test_projector_mode_from_the_link(sine_assets, monkeypatch) -> None:
     at.switch_page("pages/maml.py").run()
     assert not at.exception and at.toggle(key="projector").value
     assert figures(at)["fit"]["layout"]["font"]["size"] >= 20
+
+
+def test_every_page_is_in_the_link_table_and_audited() -> None:
+    # A new page must list its controls in lab.links.PAGE_PARAMS and be drawn once above (every view of it).
+    pages = {p.stem for p in (ROOT / "pages").glob("*.py")} - {"__init__", "home", "classroom"}
+    assert pages <= set(PAGE_PARAMS), sorted(pages - set(PAGE_PARAMS))
+    assert pages <= {name for name, _ in VIEWS}, sorted(pages - {name for name, _ in VIEWS})

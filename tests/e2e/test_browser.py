@@ -20,7 +20,7 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("LAB_SCREENSHOTS", "/tmp/neurometa_screens"))
-PAGES = {"home": "", "tasks": "tasks", "maml": "maml", "protonet": "protonet"}
+PAGES = {"home": "", "tasks": "tasks", "maml": "maml", "protonet": "protonet", "virtual": "virtual"}
 PLOT_DATA = "() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(e => JSON.stringify(e.data))"
 # Screen centre of the marker, in the first chart's trace of n points, that lies farthest from every other marker.
 CLEAR_QUERY = """(n) => {
@@ -68,6 +68,9 @@ def _assets_for_run(test_assets: Path, folder: Path) -> Path:
         source = shipped if all((shipped / f"{stem}.{ext}").exists() for ext in ("pt", "json")) else test_assets
         for ext in ("pt", "json"):
             (folder / f"{stem}.{ext}").symlink_to(source / f"{stem}.{ext}")
+    for report in test_assets.glob("*.json"):  # result files without weights (the Virtual tasks curve)
+        if not report.with_suffix(".pt").exists():
+            (folder / report.name).symlink_to(shipped / report.name if (shipped / report.name).exists() else report)
     return folder
 
 
@@ -428,6 +431,26 @@ VISIBLE_TEXT = """() => { const c = document.querySelector('[data-testid="stApp"
   c.querySelectorAll('[data-testid="stIconMaterial"], .js-plotly-plot .modebar, style, script, a[href="#main"]')
    .forEach(e => e.remove());
   return c.textContent; }"""
+
+
+def test_virtual_page_style_slider_walks_only_the_style(page, server: str) -> None:
+    page.goto(f"{server}/virtual")
+    _settle(page)
+    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+    before = page.evaluate(PLOT_DATA)
+    assert len(before) == 3  # gallery, latent walk, accuracy curve
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text="Style code").get_by_role("slider")
+    thumb.focus()
+    thumb.press("ArrowRight")
+    page.wait_for_function(f"(before) => ({PLOT_DATA})().join() !== before.join()", arg=before, timeout=60_000)
+    _settle(page)
+    after = page.evaluate(PLOT_DATA)
+    assert after[0] == before[0] and after[2] == before[2]  # gallery and curve untouched
+    assert after[1] != before[1]  # the walk is redrawn
+    assert "style_t=0.05" in page.url, page.url
+    _no_exception(page)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "virtual_style.png"), full_page=True)
 
 
 def _allowed_latin() -> set[str]:

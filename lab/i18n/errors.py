@@ -21,6 +21,7 @@ _ZH: list[tuple[re.Pattern[str], str]] = [(re.compile(p, re.S), z) for p, z in [
     (r"n_way=(?P<n>\d+) but (?P<src>.+?) has (?P<c>\d+) classes; choose n_way <= \d+",
      "类别数 {n} 超过了 {src} 的 {c} 个类别；请选择不超过 {c} 的类别数"),
     (rf"(?P<path>.+?) is missing; {re.escape(_FIX)}", "找不到 {path}；" + _FIX_ZH),
+    (r"(?P<path>.+?) is missing; make it with `(?P<cmd>[^`]+)`", "找不到 {path}；请用 `{cmd}` 生成"),
     (rf"(?P<path>.+?) is corrupted \(checksum mismatch\); {re.escape(_FIX)}", "{path} 已损坏（校验和不符）；" + _FIX_ZH),
     (rf"(?P<path>.+?) cannot be read by torch\.load \((?P<err>\w+)\); {re.escape(_FIX)}",
      "torch.load 无法读取 {path}（{err}）；" + _FIX_ZH),

@@ -22,15 +22,17 @@ tr = translator(st.session_state.get("lang", "en"))
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def load_model(stamp: str) -> demo.CharacterVAE:
-    """Return the shipped generator as of ``stamp`` (a re-made file is reloaded)."""
-    return demo.load_shipped()[0]
+def load_model(stamp: str) -> tuple[demo.CharacterVAE, list[int]]:
+    """Return the shipped generator as of ``stamp`` (a re-made file is reloaded) and the classes it saw."""
+    model, card = demo.load_shipped()
+    return model, demo.seen_classes(card)
 
 
 @st.cache_data(show_spinner=False, max_entries=64, ttl=3600)
 def make_gallery(stamp: str, classes: int, drawings: int, seed: int, temperature: float) -> demo.Gallery:
     """Return the gallery for these inputs."""
-    return demo.gallery(load_model(stamp), classes, drawings, seed, temperature)
+    model, seen = load_model(stamp)
+    return demo.gallery(model, classes, drawings, seed, temperature, seen)
 
 
 def controls() -> dict:
@@ -85,7 +87,7 @@ def main() -> None:
     inputs = controls()
     stem = shipped_generator_path()
     try:
-        model = load_model(checkpoint_stamp(stem))
+        model, seen = load_model(checkpoint_stamp(stem))
     except ValueError as exc:  # CheckpointError included
         st.error(tr("virtual.err_model", msg=str(exc).rstrip(".")), icon=":material/block:")
         curve_view()
@@ -94,7 +96,7 @@ def main() -> None:
         g = make_gallery(checkpoint_stamp(stem), **inputs)
         st.plotly_chart(figs.gallery_figure(g, tr.lang), key="gallery",
                         alt=tr("virtual.gallery.alt", n=inputs["classes"], k=inputs["drawings"]))
-        st.caption(tr("virtual.gallery.guide"))
+        st.caption(tr("virtual.gallery.guide", seen=len(seen)))
         walk_view(model, inputs["seed"])
     except ValueError as exc:
         st.error(tr("virtual.err_input", msg=str(exc).rstrip(".")), icon=":material/warning:")

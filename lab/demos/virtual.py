@@ -24,6 +24,7 @@ from lab.generator_training import load_generator
 from lab.learners.generative import CharacterVAE, sample_codes
 from lab.tasks.base import check_positive
 from lab.tasks.splits import data_split
+from lab.virtual_training import budget_class_ids
 
 WALK_POINTS = 9  # images along each walk
 
@@ -54,17 +55,27 @@ def load_shipped() -> tuple[CharacterVAE, dict[str, Any]]:
     return load_generator(shipped_generator_path())
 
 
-def gallery(model: CharacterVAE, n_classes: int, n_drawings: int, seed: int, temperature: float = 1.0) -> Gallery:
+def seen_classes(card: dict[str, Any]) -> list[int]:
+    """Return the glyph training class ids the generator of checkpoint card ``card`` was trained on."""
+    config = card.get("config", {})
+    return budget_class_ids(data_split("glyphs").train, int(config.get("real_classes", 0)),
+                            int(config.get("budget_seed", 0)))
+
+
+def gallery(model: CharacterVAE, n_classes: int, n_drawings: int, seed: int, temperature: float = 1.0,
+            seen: list[int] | None = None) -> Gallery:
     """Return ``n_classes`` real glyph training characters and ``n_classes`` dreamt ones, ``n_drawings`` each.
 
     Dreamt classes: one class code per row and one style code per column, all from the prior (scaled by
-    ``temperature``), drawn from ``seed``; real classes: random training characters, drawn from ``seed``.
+    ``temperature``), drawn from ``seed``; real classes: random characters among ``seen`` (the ones the
+    generator learned from; default all training characters), drawn from ``seed``.
     """
     check_positive("n_classes", n_classes)
     check_positive("n_drawings", n_drawings)
     rng = make_generator(seed)
     train = data_split("glyphs").train
-    ids = torch.rand(train.n_classes, generator=rng).argsort()[:n_classes]
+    pool = torch.tensor(seen if seen else range(train.n_classes))
+    ids = pool[torch.rand(len(pool), generator=rng).argsort()[:n_classes]]
     real = train.drawings(ids, n_drawings, rng)[:, :, 0].numpy()
     c, z = sample_codes(model.config, n_classes, n_drawings, rng, temperature)
     with torch.no_grad():

@@ -93,7 +93,8 @@ def make_step(loss_of: Callable[[object], torch.Tensor | float], model: torch.nn
     return step
 
 
-def maml_rows(workload: str, device: torch.device, peers_ok: list[str]) -> list[tuple[str, dict, Callable]]:
+def maml_rows(workload: str, device: torch.device, peers_ok: list[str], all_strategies: bool = False
+              ) -> list[tuple[str, dict, Callable]]:
     """Return ``(config label, config, make implementations)`` for W1 or W2."""
     from bench import peers
     from lab.compute import make_generator, task_strategy
@@ -118,8 +119,9 @@ def maml_rows(workload: str, device: torch.device, peers_ok: list[str]) -> list[
         family, meta_batch, inner_lr, loss_fn = FewShotFamily(GlyphAlphabets(), 5, 1, 15), 32, 0.4, peers.cross_entropy
         grid = [(1, False), (1, True)]
         chosen = task_strategy("maml-conv", device)
-        ours = {f"ours ({chosen})": chosen, **({"ours (shared-support)": "shared-support"}
-                                               if chosen == "loop" else {"ours (loop)": "loop"})}
+        ours = {f"ours ({chosen})": chosen}
+        if all_strategies:  # the other ones lab.task_batching offers for Conv4
+            ours.update({f"ours ({s})": s for s in ("loop", "shared-support") if s != chosen})
 
     def build(steps: int, first_order: bool) -> dict[str, Callable]:
         impls: dict[str, Callable] = {}
@@ -174,29 +176,34 @@ def solo_rows(workload: str, device: torch.device) -> list[tuple[str, dict, Call
 
 
 def time_row(impls: dict[str, Callable], batches: list, repeats: int, device: torch.device) -> dict[str, dict]:
-    """Time one iteration of every implementation, interleaved; return ``{impl: {median_ms, p25, p75, peak}}``."""
+    """Time one iteration of every implementation, interleaved; return ``{impl: {median_ms, p25_ms, p75_ms,
+    cpu_ms, peak_mb}}``: wall-clock quartiles and the median CPU time of this process (less sensitive than
+    wall time to other work on a shared machine; with one thread it is the compute itself)."""
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
     names = list(impls)
     times: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
     for i in range(WARMUP + repeats):
         shift = i % len(names)
         for name in names[shift:] + names[:shift]:  # rotate who goes first
             batch = batches[i % len(batches)]
             sync()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             impls[name](batch)
             sync()
             if i >= WARMUP:
                 times[name].append((time.perf_counter() - t0) * 1e3)
+                cpu[name].append((time.process_time() - c0) * 1e3)
     out = {}
     for name in names:
         once = functools.partial(impls[name], batches[0])
         peak = cuda_peak_mb(once, device) if device.type == "cuda" else rss_peak_mb(once)
         q = statistics.quantiles(times[name], n=4) if len(times[name]) > 1 else [times[name][0]] * 3
-        out[name] = {"median_ms": statistics.median(times[name]), "p25_ms": q[0], "p75_ms": q[2], "peak_mb": peak}
+        out[name] = {"median_ms": statistics.median(times[name]), "p25_ms": q[0], "p75_ms": q[2],
+                     "cpu_ms": statistics.median(cpu[name]), "peak_mb": peak}
     return out
 
 
@@ -256,7 +263,8 @@ def child(args: argparse.Namespace) -> None:
     peers_ok = [n for n, why in status.items() if why is None]
     print(json.dumps({"kind": "peers", "status": status}), flush=True)
     for workload in args.workloads:
-        rows = maml_rows(workload, device, peers_ok) if workload in ("W1", "W2") else solo_rows(workload, device)
+        rows = (maml_rows(workload, device, peers_ok, args.all_strategies) if workload in ("W1", "W2")
+                else solo_rows(workload, device))
         for label, cfg, build in rows:
             load0 = os.getloadavg()[0]
             result = time_row(build(), cfg["batches"], max(3, round(REPEATS[workload] * args.repeats)), device)
@@ -280,11 +288,13 @@ def print_tables(rows: list[dict], peer_status: dict, grads: list[dict]) -> None
         print(f"\nallocator: {allocator}  (device {sub[0]['device']}, {sub[0]['threads']} thread(s), "
               f"load average {min(r['load_start'] for r in sub):.2f}-{max(r['load_end'] for r in sub):.2f})")
         print(f"{'workload':<4} {'config':<26}{'implementation':<24}{'median ms':>11}{'p25-p75 ms':>16}"
-              f"{'peak MB':>9}{'x ours':>8}")
+              f"{'CPU ms':>9}{'peak MB':>9}{'x ours':>8}{'x ours CPU':>11}")
         for r in sub:
             ratio = f"{r['ratio_to_ours']:.2f}" if r["ratio_to_ours"] is not None else ""
+            ratio_cpu = f"{r['cpu_ratio_to_ours']:.2f}" if r["cpu_ratio_to_ours"] is not None else ""
             print(f"{r['workload']:<4} {r['config']:<26}{r['impl']:<24}{r['median_ms']:>11.1f}"
-                  f"{r['p25_ms']:>8.1f}-{r['p75_ms']:<7.1f}{r['peak_mb']:>9.0f}{ratio:>8}")
+                  f"{r['p25_ms']:>8.1f}-{r['p75_ms']:<7.1f}{r['cpu_ms']:>9.1f}{r['peak_mb']:>9.0f}{ratio:>8}"
+                  f"{ratio_cpu:>11}")
     if grads:
         print("\nmeta-gradients vs learn2learn (float64, same seed and batch):")
         for g in grads:
@@ -300,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allocator", choices=("both", "default", "tuned"), default="both")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-gradcheck", dest="gradcheck", action="store_false")
+    parser.add_argument("--all-strategies", action="store_true",
+                        help="W2: also time the Conv4 strategies lab.compute did not choose")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     unknown = set(args.workloads) - set(REPEATS)
@@ -312,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     for i, allocator in enumerate(("default", "tuned") if args.allocator == "both" else (args.allocator,)):
         cmd = [sys.executable, "-m", "bench.meta_step", "--child", "--allocator", allocator,
                "--workloads", ",".join(args.workloads), "--repeats", str(args.repeats), "--threads", str(args.threads)]
+        if args.all_strategies:
+            cmd.append("--all-strategies")
         if not args.gradcheck or i > 0:
             cmd.append("--no-gradcheck")
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "LAB_MALLOPT": "1" if allocator == "tuned" else "0"}
@@ -334,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         ours = [o for o in rows if o["allocator"] == r["allocator"] and o["workload"] == r["workload"]
                 and o["config"] == r["config"] and o["impl"].startswith("ours")]
         r["ratio_to_ours"] = r["median_ms"] / ours[0]["median_ms"] if ours and r is not ours[0] else None
+        r["cpu_ratio_to_ours"] = r["cpu_ms"] / ours[0]["cpu_ms"] if ours and r is not ours[0] else None
     print_tables(rows, status, grads)
     RESULTS.mkdir(parents=True, exist_ok=True)
     with (RESULTS / "meta_step.csv").open("w", newline="") as fh:

@@ -20,7 +20,8 @@ one runs is chosen per workload and device by :func:`lab.compute.task_strategy`,
   taken as soon as its query loss is known (see :func:`conv_maml_losses`).
 
 The lean Conv4 forward (:func:`conv4_logits`) differs from ``nn.Module`` Conv4 only in ways that leave the
-numbers alone: ReLU after the max-pool (they commute; the ReLU then touches 4x fewer values) and, outside
+numbers alone: no conv bias before a batch-statistics norm (the mean subtraction cancels it; its gradient is
+0), ReLU after the max-pool (they commute; the ReLU then touches 4x fewer values) and, outside
 ``vmap``, the fused ``F.batch_norm`` kernel for batch statistics. Inside ``vmap`` it uses plain
 mean/variance arithmetic instead, because second-order gradients of ``F.batch_norm`` under ``vmap`` are
 silently wrong in current PyTorch (see :class:`lab.nets.BatchStatNorm2d`).
@@ -126,7 +127,8 @@ def conv4_logits(params: Params, x: torch.Tensor, blocks: list[tuple[str, str | 
     with batch-statistics normalisation and the head ``params["head.weight"] [n_way, C]``, ``"head.bias"``."""
     h = x
     for i, (conv, norm) in enumerate(blocks):
-        h = F.conv2d(h, params[f"{conv}.weight"], params[f"{conv}.bias"], padding=1)
+        # Normalising by the batch's mean cancels a conv bias exactly: leave it out, and its gradient (0).
+        h = F.conv2d(h, params[f"{conv}.weight"], None if norm else params[f"{conv}.bias"], padding=1)
         if norm is not None:
             h = _batch_stats_norm(h, params[f"{norm}.weight"], params[f"{norm}.bias"], vmapped)
         if i < 3 or last_pool:
@@ -163,7 +165,8 @@ def conv_maml_losses(params: Params, batch: EpisodeBatch, steps: int, inner_lr: 
 
     def sgd(p: Params, grads: Params | tuple) -> Params:
         g = grads if isinstance(grads, dict) else dict(zip(names, grads, strict=True))
-        return {k: p[k] - inner_lr * (g[k].detach() if first_order else g[k]) for k in names}
+        return {k: p[k] if g[k] is None else p[k] - inner_lr * (g[k].detach() if first_order else g[k])
+                for k in names}
 
     shared_grads = None
     if strategy == "shared-support" and steps > 0:
@@ -192,13 +195,15 @@ def _task_loop(params: Params, batch: EpisodeBatch, steps: int, shared_grads: Pa
                 fast = sgd(fast, {k: g[t] for k, g in shared_grads.items()})
                 continue
             loss = support_loss(fast, sx, sy, False)
-            fast = sgd(fast, torch.autograd.grad(loss, [fast[k] for k in names], create_graph=create_graph))
+            fast = sgd(fast, torch.autograd.grad(loss, [fast[k] for k in names], create_graph=create_graph,
+                                                 allow_unused=True))
         out = conv4_logits(fast, batch.query_x[t], blocks, last_pool)
         loss = F.cross_entropy(out, batch.query_y[t])
         if eager:
             grads = torch.autograd.grad(loss, leaves, retain_graph=keep_shared, allow_unused=True)
-            loss = loss.detach() + sum(((p - p.detach()) * g).sum() for p, g in zip(leaves, grads, strict=True)
-                                       if g is not None)
+            # Every weight stays in the graph, an unused one (a conv bias before a norm) with gradient 0.
+            loss = loss.detach() + sum(((p - p.detach()) * (torch.zeros_like(p) if g is None else g)).sum()
+                                       for p, g in zip(leaves, grads, strict=True))
             out = out.detach()
         losses.append(loss)
         logits.append(out)

@@ -78,14 +78,16 @@ def run_eval(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def pretrain(out: Path, runs: Path, seed: int) -> str:
-    """Train the shipped glyph generator into ``out/<SHIPPED>`` (float16); return a summary line."""
+    """Train the shipped glyph generator into ``out/<SHIPPED>`` (float16, without its encoder: the page only
+    samples); return a summary line."""
     config = GeneratorTrainConfig(seed=seed)
 
     def progress(it: int, loss: float) -> None:
         if it % 500 == 0:
             print(f"[{PRETRAIN_NAME}] {it}/{config.iterations} loss {loss:.1f}", file=sys.stderr, flush=True)
 
-    _, extra = train_generator(config, out=out / SHIPPED, run_dir=runs, on_progress=progress, half=True)
+    _, extra = train_generator(config, out=out / SHIPPED, run_dir=runs, on_progress=progress, half=True,
+                               sampling_only=True)
     if extra["iterations"] != config.iterations:
         raise KeyboardInterrupt
     v = extra["latent_variation"]

@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 PYTEST_ARGS ?=
 
-.PHONY: install install-dev app test pretrain bench clean
+.PHONY: install install-dev app classroom test pretrain bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ install-dev: install
 
 app: install
 	$(BIN)/python -m streamlit run app.py
+
+# A whole class on one machine: WORKERS Streamlit processes behind port 8501 (lab/serve.py).
+WORKERS ?= 2
+classroom: install
+	$(BIN)/python -m lab.serve --workers $(WORKERS)
 
 test: install-dev
 	@# pytest exits 5 when it collects no tests: report it, and fail like any other failure.

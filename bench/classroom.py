@@ -93,9 +93,10 @@ def rss_mib(pid: int) -> float:
 class Student:
     """One browser tab's worth of protocol: a websocket session on one page of the app."""
 
-    def __init__(self, port: int, page: str, timeout: float) -> None:
+    def __init__(self, port: int, page: str, timeout: float, address: str = "127.0.0.1") -> None:
         self.url = f"ws://127.0.0.1:{port}/_stcore/stream"
         self.page, self.timeout = page, timeout
+        self.address = address  # the student's own loopback address: one machine per student, as in a class
         self.ws = None
         self.sliders: dict[str, SliderInfo] = {}  # widget id -> what the last run showed
 
@@ -104,7 +105,7 @@ class Student:
         import websockets
 
         self.ws = await websockets.connect(self.url, subprotocols=["streamlit"], max_size=None,
-                                           open_timeout=self.timeout)
+                                           open_timeout=self.timeout, local_addr=(self.address, 0))
         outcome, _, detail, _ = await self.rerun({})
         return outcome, detail
 
@@ -186,7 +187,7 @@ async def run_student(index: int, port: int, page: str, args: argparse.Namespace
                       moves: list[Move], stop_at: float) -> None:
     """Play one student until ``stop_at`` (monotonic seconds), appending every move to ``moves``."""
     rng = random.Random(args.seed * 1000 + index)
-    student = Student(port, page, args.timeout)
+    student = Student(port, page, args.timeout, f"127.0.{1 + index // 250}.{2 + index % 250}")
     await asyncio.sleep(rng.uniform(0, args.think[1]))  # students do not all arrive in the same instant
     try:
         start = time.monotonic()
@@ -210,10 +211,10 @@ async def run_student(index: int, port: int, page: str, args: argparse.Namespace
         await student.close()
 
 
-async def sample_memory(pid: int, t0: float, stop_at: float, samples: list[tuple[float, float]]) -> None:
-    """Append ``(seconds, RSS MiB)`` of the server every second until ``stop_at``."""
+async def sample_memory(pids: list[int], t0: float, stop_at: float, samples: list[tuple[float, float]]) -> None:
+    """Append ``(seconds, RSS MiB)`` of the servers (summed) every second until ``stop_at``."""
     while time.monotonic() < stop_at:
-        samples.append((time.monotonic() - t0, rss_mib(pid)))
+        samples.append((time.monotonic() - t0, sum(rss_mib(pid) for pid in pids)))
         await asyncio.sleep(1.0)
 
 
@@ -225,18 +226,28 @@ async def warm_up(port: int, pages: list[str], timeout: float) -> None:
         await student.close()
 
 
-async def classroom(port: int, pid: int, args: argparse.Namespace) -> tuple[list[Move], list[tuple[float, float]]]:
-    """Run the warm-up, then every student at once; return the moves and the memory samples."""
-    await warm_up(port, args.pages, args.timeout)
-    args.cpu_start = cpu_seconds(pid)
+async def classroom(port: int, pids: list[int], args: argparse.Namespace, backends: list[int] | None = None
+                    ) -> tuple[list[Move], list[tuple[float, float]]]:
+    """Run the warm-up, then every student at once; return the moves and the memory samples. With
+    ``backends``, a :mod:`lab.serve` proxy on ``port`` spreads the students over those server ports."""
+    if backends:
+        from lab.serve import StickyRouter, proxy
+
+        proxy_task = asyncio.create_task(proxy("127.0.0.1", port, backends, StickyRouter(len(backends))))
+        await asyncio.sleep(0.5)
+    for backend in backends or [port]:
+        await warm_up(backend, args.pages, args.timeout)
+    args.cpu_start = sum(cpu_seconds(pid) for pid in pids)
     t0 = time.monotonic()
     stop_at = t0 + args.minutes * 60
     moves: list[Move] = []
     samples: list[tuple[float, float]] = []
     tasks = [run_student(i, port, args.pages[i % len(args.pages)], args, t0, moves, stop_at)
              for i in range(args.students)]
-    await asyncio.gather(sample_memory(pid, t0, stop_at, samples), *tasks)
-    args.cpu_used, args.wall = cpu_seconds(pid) - args.cpu_start, time.monotonic() - t0
+    await asyncio.gather(sample_memory(pids, t0, stop_at, samples), *tasks)
+    args.cpu_used, args.wall = sum(cpu_seconds(pid) for pid in pids) - args.cpu_start, time.monotonic() - t0
+    if backends:
+        proxy_task.cancel()
     return moves, samples
 
 
@@ -286,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds before a run counts as an error")
     parser.add_argument("--pages", nargs="+", default=PAGES)
     parser.add_argument("--seed", type=int, default=0, help="seeds every student's choices")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes behind one address, as `python -m lab.serve --workers N` runs them")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "classroom.csv")
     args = parser.parse_args(argv)
     if args.students < 1 or args.minutes <= 0 or not 0 <= args.think[0] <= args.think[1]:
@@ -293,12 +306,18 @@ def main(argv: list[str] | None = None) -> int:
 
     port = free_port()
     server_log = args.out.with_name(args.out.stem + "_server.log")
-    server = start_server(port, server_log)
+    if args.workers > 1:
+        servers, backends = [], [free_port() for _ in range(args.workers)]
+        for i, backend in enumerate(backends):
+            servers.append(start_server(backend, server_log.with_name(f"{server_log.stem}{i}.log")))
+    else:
+        servers, backends = [start_server(port, server_log)], None
     try:
-        moves, samples = asyncio.run(classroom(port, server.pid, args))
+        moves, samples = asyncio.run(classroom(port, [s.pid for s in servers], args, backends))
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=20)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", newline="") as f:
@@ -314,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
 
     mem = memory_trend(samples)
     load = os.getloadavg()
-    print(f"{args.students} students, {args.minutes:g} min, think {args.think[0]:g}-{args.think[1]:g} s, "
+    print(f"{args.students} students on {args.workers} server process(es), {args.minutes:g} min, think {args.think[0]:g}-{args.think[1]:g} s, "
           f"{os.cpu_count()} cores, load {load[0]:.1f}/{load[1]:.1f}")
     print("latency in ms from a slider move to the first figure / to the whole page (every figure sent)")
     print(f"{'page':<12}{'moves':>7}{'1st p50':>9}{'1st p95':>9}{'p50':>8}{'p95':>8}{'max':>8}{'errors':>8}"

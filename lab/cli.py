@@ -47,6 +47,7 @@ from lab.cli_fewshot import GLYPH_CHECKPOINTS
 from lab.compute import ComputeOutOfMemory, device_info
 from lab.data_download import FULL, SMALL, DownloadError, download_omniglot, find_archives, omniglot_dir
 from lab.evaluation import evaluate_maml_sine, format_table
+from lab.fewshot_eval import EvaluationStopped
 from lab.home import models_dir, scan_models
 from lab.learners.maml import MAMLConfig
 from lab.tasks.omniglot import default_omniglot_path
@@ -392,6 +393,11 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {exc.filename}" if exc.filename else ""
         print(f"{parser.prog}: error: {exc.strerror or exc}{where}; check the path".splitlines()[0], file=sys.stderr)
         return EXIT_USAGE
+    except EvaluationStopped as stop:  # what was finished is printed, then said to be partial
+        print(json.dumps(stop.report) if getattr(args, "json", False) else format_table(stop.report))
+        print(f"{parser.prog}: stopped {stop.report['config']['stopped']} after {time.perf_counter() - t0:.0f}s; "
+              "the results above are the finished settings", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print(f"{parser.prog}: stopped after {time.perf_counter() - t0:.0f}s; run it again to resume",
               file=sys.stderr)

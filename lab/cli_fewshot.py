@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,23 @@ def run_eval(kind: str, a: argparse.Namespace) -> dict[str, Any]:
     if episodes < 2:
         raise ValueError(f"--episodes {episodes}: a confidence interval needs at least 2 episodes")
     return evaluate_fewshot(kind, a.data, a.ways, a.shots, episodes, a.seed, a.checkpoint, a.omniglot, a.queries,
-                            getattr(a, "steps", None), views=getattr(a, "views", None))
+                            getattr(a, "steps", None), views=getattr(a, "views", None),
+                            on_progress=episode_printer(f"eval {kind}"))
+
+
+def episode_printer(what: str, every_s: float = 5.0) -> Callable[[int, int], None]:
+    """Return an ``on_progress(done, total)`` callback printing one stderr line at most every ``every_s``
+    seconds (and at the end), so a long evaluation shows that it moves and how far it is."""
+    start, last = time.perf_counter(), [time.perf_counter()]
+
+    def report(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= every_s or done == total:
+            last[0] = now
+            print(f"[{what}] {done}/{total} episodes  {now - start:.0f}s  (Ctrl-C stops and prints what is done)",
+                  file=sys.stderr, flush=True)
+
+    return report
 
 
 def add_train_command(sub: argparse._SubParsersAction, positive_int: Callable, positive_float: Callable,

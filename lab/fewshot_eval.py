@@ -13,6 +13,7 @@ same data (:func:`lab.home.scan_models`); else the shipped glyph model. On Omnig
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,13 @@ def pick_checkpoint(kind: str, data: str, checkpoint: str | Path | None = None) 
 def evaluate_fewshot(kind: str, data: str = "glyphs", ways: list[int] | None = None, shots: list[int] | None = None,
                      episodes: int = 600, seed: int = 0, checkpoint: str | Path | None = None,
                      omniglot: str | Path | None = None, queries: int | None = None, steps: int | None = None,
-                     batch_size: int = 25, views: int | None = None) -> dict[str, Any]:
-    """Return the evaluation report of learner ``kind`` and the pixel baseline on held-out classes of ``data``."""
+                     batch_size: int = 25, views: int | None = None,
+                     on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Return the evaluation report of learner ``kind`` and the pixel baseline on held-out classes of ``data``.
+
+    ``on_progress(done, total)`` counts episodes over every setting and method. Ctrl-C raises
+    :class:`EvaluationStopped` carrying the report of the settings finished so far.
+    """
     if kind not in KINDS:
         raise ValueError(f"learner={kind!r}; choose one of {KINDS}")
     ways, shots = ways or [5], shots or [1]
@@ -71,7 +77,35 @@ def evaluate_fewshot(kind: str, data: str = "glyphs", ways: list[int] | None = N
     else:
         score = model.scores
     extra = {"steps": steps} if kind == "maml" else {"views": model.config.test_views} if kind == "protonet" else {}
-    rows = []
+    rows: list[dict[str, Any]] = []
+    total = len(ways) * len(shots) * 2 * episodes
+    trained = meta.get("config", {})
+    config = {"learner": kind, "data": data, "split": split.description, "episodes": episodes, "seed": seed,
+              "checkpoint": str(stem), "trained_on": trained.get("data"),
+              "train_wall_s": meta.get("extra", {}).get("wall_s"), "threads": torch.get_num_threads()}
+    try:
+        _evaluate_cells(kind, score, extra, split, ways, shots, queries, episodes, seed, batch_size, rows, total,
+                        on_progress)
+    except KeyboardInterrupt as stop:
+        done = len(rows) // 2
+        config["stopped"] = f"after {done} of {len(ways) * len(shots)} settings"
+        raise EvaluationStopped(make_report(f"fewshot-{kind}", config, [r for r in rows[: 2 * done]])) from stop
+    return make_report(f"fewshot-{kind}", config, rows)
+
+
+class EvaluationStopped(KeyboardInterrupt):
+    """Ctrl-C during an evaluation: ``report`` holds the settings that were finished (both methods)."""
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        super().__init__(report["config"].get("stopped", "stopped"))
+        self.report = report
+
+
+def _evaluate_cells(kind: str, score: Callable, extra: dict[str, Any], split, ways: list[int], shots: list[int],
+                    queries: int | None, episodes: int, seed: int, batch_size: int, rows: list[dict[str, Any]],
+                    total: int, on_progress: Callable[[int, int], None] | None) -> None:
+    """Append to ``rows`` the result of ``kind`` and the pixel baseline at every (ways, shots) setting."""
+    before = 0
     for n_way in ways:
         for k_shot in shots:
             n_query = queries or default_queries(n_way)
@@ -80,13 +114,11 @@ def evaluate_fewshot(kind: str, data: str = "glyphs", ways: list[int] | None = N
             keys = {"ways": n_way, "shots": k_shot, "queries": n_query}
             for method, fn, more in ((kind, score, extra), ("pixel-nn", pixel_nn_scores, {})):
                 t0 = time.perf_counter()
+                report = None if on_progress is None else (lambda done, _, b=before: on_progress(b + done, total))
                 with torch.no_grad():
-                    res = evaluate_accuracy(fn, family, episodes, make_generator(cell_seed), batch_size)
+                    res = evaluate_accuracy(fn, family, episodes, make_generator(cell_seed), batch_size,
+                                            on_batch=report)
+                before += episodes
                 ms = (time.perf_counter() - t0) * 1000 / episodes
                 rows.append(result_row(method, "accuracy", res["mean"], res["ci95"], res["n"], **keys, **more,
                                        ms_per_episode=round(ms, 2)))
-    trained = meta.get("config", {})
-    config = {"learner": kind, "data": data, "split": split.description, "episodes": episodes, "seed": seed,
-              "checkpoint": str(stem), "trained_on": trained.get("data"),
-              "train_wall_s": meta.get("extra", {}).get("wall_s"), "threads": torch.get_num_threads()}
-    return make_report(f"fewshot-{kind}", config, rows)

@@ -85,3 +85,29 @@ def test_omniglot_training_starts_from_the_shipped_glyph_model_with_the_omniglot
     assert train_config(parse(["train", "relation", "--data", "glyphs"])).init_from is None
     with pytest.raises(ValueError, match="contradict"):
         train_config(parse(["train", "maml", "--from-scratch", "--init-from", "x"]))
+
+
+def test_eval_shows_progress_and_ctrl_c_prints_the_finished_settings(assets, capsys, monkeypatch):
+    import lab.fewshot_eval as fewshot_eval
+
+    real, calls = fewshot_eval.evaluate_accuracy, []
+
+    def stopped_in_the_second_setting(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # the learner's pass over the 5-way setting: the student presses Ctrl-C
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fewshot_eval, "evaluate_accuracy", stopped_in_the_second_setting)
+    assert main(["eval", "protonet", "--ways", "3,5", "--shots", "1", "--episodes", "4", "--queries", "2",
+                 "--json"]) == 130
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    validate_report(report)
+    assert {(r["method"], r["ways"]) for r in report["results"]} == {("protonet", 3), ("pixel-nn", 3)}
+    assert report["config"]["stopped"] == "after 1 of 2 settings"
+    assert "stopped after 1 of 2 settings" in err and "the results above are the finished settings" in err
+    monkeypatch.undo()
+    monkeypatch.setenv("LAB_ASSETS_DIR", str(assets))
+    assert main(["eval", "protonet", "--ways", "3,5", "--shots", "1", "--episodes", "4", "--queries", "2"]) == 0
+    assert "[eval protonet] 16/16 episodes" in capsys.readouterr().err  # 2 settings x 2 methods x 4 episodes

@@ -66,12 +66,13 @@ def episode_accuracies(scores: torch.Tensor, query_y: torch.Tensor) -> torch.Ten
 
 
 def evaluate_accuracy(score_fn: ScoreFn, family, n_episodes: int, rng: torch.Generator,
-                      batch_size: int = 50, device: torch.device | str = "cpu") -> dict[str, float]:
+                      batch_size: int = 50, device: torch.device | str = "cpu",
+                      on_batch: Callable[[int, int], None] | None = None) -> dict[str, float]:
     """Return ``{"mean", "ci95", "n", "accuracies"}`` of ``score_fn`` over ``n_episodes`` fresh episodes.
 
     ``accuracies`` is the per-episode tensor; the mean and the 95% interval are over episodes (the papers'
     convention). Episodes are drawn with ``rng`` in batches of ``batch_size``, so two learners given equal
-    seeds see the very same episodes.
+    seeds see the very same episodes. ``on_batch(done, n_episodes)`` is called after each batch.
     """
     check_positive("n_episodes", n_episodes)
     accs, done = [], 0
@@ -81,6 +82,8 @@ def evaluate_accuracy(score_fn: ScoreFn, family, n_episodes: int, rng: torch.Gen
         batch = family.sample(rng, min(batch_size, n_episodes - done)).to(device)
         accs.append(episode_accuracies(score_fn(batch), batch.query_y).cpu())
         done += batch.n_tasks
+        if on_batch is not None:
+            on_batch(done, n_episodes)
     values = torch.cat(accs)
     mean, ci95 = mean_ci95(values)
     return {"mean": mean, "ci95": ci95, "n": n_episodes, "accuracies": values}

@@ -79,7 +79,10 @@ def server(lab_assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """Start `streamlit run app.py` on a free port; yield its URL; stop it at the end."""
     port = _free_port()
     assets = _assets_for_run(lab_assets, tmp_path_factory.mktemp("e2e_assets"))
-    env = dict(os.environ, LAB_ASSETS_DIR=str(assets), LAB_HOME=str(tmp_path_factory.mktemp("e2e_home")))
+    # Pages wait for their background evaluations (the app polls after 1.5 s), so that a journey comparing two
+    # sessions' figures never catches one of them mid-poll; test_background_jobs.py covers the polling.
+    env = dict(os.environ, LAB_ASSETS_DIR=str(assets), LAB_HOME=str(tmp_path_factory.mktemp("e2e_home")),
+               LAB_JOB_WAIT_S="600")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
          str(port), "--client.showErrorDetails", "full"],

@@ -24,7 +24,7 @@ install-dev: install
 	$(BIN)/python -m pip install -q -e ".[dev]"
 
 app: install
-	$(BIN)/python -m streamlit run app.py
+	MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2} $(BIN)/python -m streamlit run app.py  # see lab/serve.py SERVER_ENV
 
 # A whole class on one machine: WORKERS Streamlit processes behind port 8501 (lab/serve.py).
 WORKERS ?= 2

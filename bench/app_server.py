@@ -19,6 +19,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def server_env() -> dict[str, str]:
+    """Return the environment the app's servers run with, as ``make app`` and ``lab.serve`` start them."""
+    from lab.serve import SERVER_ENV
+
+    return {**SERVER_ENV, **os.environ, "PYTHONUNBUFFERED": "1"}
+
+
 def start_server(port: int, log: Path | None = None) -> subprocess.Popen:
     """Start the app on ``port`` (its output to ``log``, else discarded); return its process once it accepts
     connections. Raises ``TimeoutError`` after 60 s."""
@@ -28,7 +35,7 @@ def start_server(port: int, log: Path | None = None) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.port", str(port), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=server_env())
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with socket.socket() as s:

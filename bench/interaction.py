@@ -40,6 +40,7 @@ class Control:
     key: str
     values: list
     query: dict[str, str] = field(default_factory=dict)
+    setup: tuple[str, int] | None = None  # a button to click this many times first (untimed)
 
 
 # Values avoid each control's default, so every move is a new computation (no cache hit).
@@ -50,9 +51,11 @@ CONTROLS = [
     Control("protonet", "pages/protonet.py", "slider", "ways", [3, 4, 6, 7, 8, 10, 12]),
     Control("relation", "pages/relation.py", "slider", "ways", [3, 4, 6, 7, 8, 10, 12]),
     Control("memory", "pages/memory.py", "slider", "slots", [8, 16, 24, 32, 48, 64, 96]),
-    Control("meta_rl", "pages/meta_rl.py", "slider", "b_trials", [10, 15, 25, 30, 40, 50, 60]),
+    # The agent's figures appear once the student has played an episode (20 trials); then the episode slider.
+    Control("meta_rl", "pages/meta_rl.py", "slider", "inspect", [2, 3, 4, 5, 6, 7, 8], setup=("play_left", 20)),
     Control("optimizers", "pages/optimizers.py", "slider", "steps", [20, 50, 80, 120, 150, 200, 250]),
-    Control("compare", "pages/compare.py", "slider", "queries", [2, 3, 4, 6, 7, 8, 10]),
+    # Not here: the Compare page, whose table and chart come after an evaluation of every learner over many
+    # episodes, shown with a progress bar and a stop button (like training), not as a slider's instant redraw.
     Control("virtual", "pages/virtual.py", "slider", "temp", [0.6, 0.7, 0.8, 0.9, 1.1, 1.2, 1.3]),
 ]
 
@@ -89,6 +92,10 @@ def measure(control: Control, moves: int) -> list[dict]:
     for k, v in control.query.items():
         at.query_params[k] = v
     at.run()  # models load, caches warm: not timed
+    if control.setup is not None:
+        button, times = control.setup
+        for _ in range(times):
+            at.button(key=button).click().run()
     if at.exception:
         return [{"page": control.page, "control": control.key, "value": None, "ms": float("nan"),
                  "figures_ms": float("nan"), "error": str(at.exception[0].message)[:200]}]

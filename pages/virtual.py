@@ -74,7 +74,7 @@ def curve_view() -> None:
     st.plotly_chart(figs.curve_figure(report, tr.lang), key="curve", alt=figs.curve_alt(report, tr.lang))
     gains = [r for r in report["results"] if "gain" in r]
     lines = [tr("virtual.curve.gain", data=tr(f"virtual.curve.data_{r['data']}"), n=r["real_classes"],
-                gain=f"{100 * r['gain']:+.1f}", ci=f"{100 * r['gain_ci95']:.1f}") for r in gains]
+                gain=f"{round(100 * r['gain'], 1) or 0.0:+.1f}", ci=f"{100 * r['gain_ci95']:.1f}") for r in gains]
     st.markdown("\n".join(f"- {line}" for line in lines))
     st.caption(tr("virtual.curve.guide", episodes=report["config"].get("episodes", "?")))
 

@@ -89,7 +89,9 @@ def curve_figure(report: dict[str, Any], lang: str = "en") -> go.Figure:
                 error_y=dict(type="data", array=[100 * r["ci95"] for r in pts], visible=True),
                 hovertemplate=tr("virtual.curve.hover"),
             ), row=1, col=col)
-        fig.update_xaxes(type="log", title_text=tr("virtual.curve.x"), row=1, col=col)
+        ticks = sorted({r["real_classes"] for r in rows if r["data"] == data})
+        fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(t) for t in ticks],
+                         title_text=tr("virtual.curve.x"), row=1, col=col)
     fig.update_yaxes(title_text=tr("virtual.curve.y"))
     return apply_style(fig, tr("virtual.curve.title"), height=420, top=110)
 

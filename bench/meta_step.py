@@ -12,7 +12,9 @@ same batches (one seed). Workloads (issue 7):
 The implementations of a row run interleaved, one iteration each per repetition in a rotating order, so a
 machine shared with other work slows them alike and the ratios stay fair; the load average is recorded.
 The whole grid runs twice, in two child processes: with glibc's default allocator and with
-:func:`lab.compute.tune_allocator` (mallopt) applied at start-up, to peers and ours alike. A float64 check
+:func:`lab.compute.tune_allocator` (mallopt) applied at start-up, to peers and ours alike; a third child
+measures each implementation's peak memory (one iteration, resident-set rise with every large buffer
+returned to the OS on free). A float64 check
 compares our meta-gradients with learn2learn's on the same seed (W1, and W2 on 4 tasks).
 
     python -m bench.meta_step [--workloads W1,W2,W3,W4] [--repeats 1.0] [--allocator both|default|tuned]
@@ -46,8 +48,9 @@ WARMUP = 2
 def rss_peak_mb(fn: Callable[[], object]) -> float:
     """Run ``fn`` and return how far the resident set rose above where it was (MB; Linux, else nan).
 
-    The kernel's high-water mark is reset first (``/proc/self/clear_refs``). With the allocator tuned, memory
-    freed by earlier iterations stays resident and is reused, so read the default-allocator rows for peaks.
+    The kernel's high-water mark is reset first (``/proc/self/clear_refs``). Only meaningful when freed memory
+    leaves the process (the ``memory`` child: every buffer of 64 KiB or more is mmapped and returned); with
+    glibc's own or the tuned settings freed buffers stay resident and are reused, so the rise reads ~0.
     """
     def status(key: str) -> float:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -257,6 +260,12 @@ def child(args: argparse.Namespace) -> None:
     from lab.compute import get_device, tune_allocator
 
     tuned = tune_allocator(args.allocator == "tuned")  # first, before the big allocations
+    if args.allocator == "memory":
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD: buffers >= 64 KiB come from mmap and go back on free
+        libc.mallopt(-1, 64 * 1024)  # M_TRIM_THRESHOLD
     torch.set_num_threads(args.threads)
     device = get_device()
     status = peers.available()
@@ -267,7 +276,8 @@ def child(args: argparse.Namespace) -> None:
                 else solo_rows(workload, device))
         for label, cfg, build in rows:
             load0 = os.getloadavg()[0]
-            result = time_row(build(), cfg["batches"], max(3, round(REPEATS[workload] * args.repeats)), device)
+            repeats = 1 if args.allocator == "memory" else max(3, round(REPEATS[workload] * args.repeats))
+            result = time_row(build(), cfg["batches"], repeats, device)
             for impl, r in result.items():
                 print(json.dumps({"kind": "row", "allocator": args.allocator, "mallopt_applied": tuned,
                                   "workload": workload, "config": label, "impl": impl, **r,
@@ -307,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", type=lambda s: [w.strip().upper() for w in s.split(",")],
                         default=["W1", "W2", "W3", "W4"])
     parser.add_argument("--repeats", type=float, default=1.0, help="scale of the repetitions per row")
-    parser.add_argument("--allocator", choices=("both", "default", "tuned"), default="both")
+    parser.add_argument("--allocator", choices=("both", "default", "tuned", "memory"), default="both",
+                        help="both: default and tuned timings, then a memory pass for the peaks; memory: peaks only")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-gradcheck", dest="gradcheck", action="store_false")
     parser.add_argument("--all-strategies", action="store_true",
@@ -321,12 +332,13 @@ def main(argv: list[str] | None = None) -> int:
         child(args)
         return 0
     rows, grads, status = [], [], {}
-    for i, allocator in enumerate(("default", "tuned") if args.allocator == "both" else (args.allocator,)):
+    settings = ("default", "tuned", "memory") if args.allocator == "both" else (args.allocator,)
+    for i, allocator in enumerate(settings):
         cmd = [sys.executable, "-m", "bench.meta_step", "--child", "--allocator", allocator,
                "--workloads", ",".join(args.workloads), "--repeats", str(args.repeats), "--threads", str(args.threads)]
         if args.all_strategies:
             cmd.append("--all-strategies")
-        if not args.gradcheck or i > 0:
+        if not args.gradcheck or i > 0 or allocator == "memory":
             cmd.append("--no-gradcheck")
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "LAB_MALLOPT": "1" if allocator == "tuned" else "0"}
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=Path(__file__).resolve().parents[1])
@@ -344,6 +356,11 @@ def main(argv: list[str] | None = None) -> int:
         if proc.wait() != 0:
             print(f"the {allocator} run failed (exit {proc.returncode})", file=sys.stderr)
             return 1
+    peaks = {(r["workload"], r["config"], r["impl"]): r["peak_mb"] for r in rows if r["allocator"] == "memory"}
+    if len(settings) > 1:  # the memory pass's peaks go beside the timings; its own timings are not kept
+        rows = [r for r in rows if r["allocator"] != "memory"]
+        for r in rows:
+            r["peak_mb"] = peaks.get((r["workload"], r["config"], r["impl"]), float("nan"))
     for r in rows:
         ours = [o for o in rows if o["allocator"] == r["allocator"] and o["workload"] == r["workload"]
                 and o["config"] == r["config"] and o["impl"].startswith("ours")]
@@ -351,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         r["cpu_ratio_to_ours"] = r["cpu_ms"] / ours[0]["cpu_ms"] if ours and r is not ours[0] else None
     print_tables(rows, status, grads)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with (RESULTS / "meta_step.csv").open("w", newline="") as fh:
+    out = RESULTS / ("meta_step_memory.csv" if settings == ("memory",) else "meta_step.csv")
+    with out.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -360,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
             writer = csv.DictWriter(fh, fieldnames=["check", "rel_error", "status"])
             writer.writeheader()
             writer.writerows(grads)
-    print(f"\nwrote {RESULTS / 'meta_step.csv'}")
+    print(f"\nwrote {out}")
     return 0 if all(g["status"] in ("ok",) or g["status"].startswith("skipped") for g in grads) else 1
 
 

@@ -9,14 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from lab.serve import free_port  # noqa: F401 - the benchmarks import it from here
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def server_env() -> dict[str, str]:

@@ -121,3 +121,16 @@ def _settle(tab, timeout_ms: int = 60_000) -> None:
 def _no_exception(tab) -> None:
     assert tab.locator('[data-testid="stException"]').count() == 0, tab.locator(
         '[data-testid="stException"]').first.inner_text()
+
+
+def nudge_slider(tab, label: str) -> tuple[list, list]:
+    """Press ArrowRight on the slider labelled ``label`` once the page's charts are drawn; return the plotly data
+    of every chart before and after the page redrew."""
+    tab.wait_for_selector(".js-plotly-plot", timeout=60_000)
+    before = tab.evaluate(PLOT_DATA)
+    thumb = tab.locator('[data-testid="stSlider"]').filter(has_text=label).get_by_role("slider")
+    thumb.focus()
+    thumb.press("ArrowRight")
+    tab.wait_for_function(f"(before) => ({PLOT_DATA})().join() !== before.join()", arg=before, timeout=60_000)
+    _settle(tab)
+    return before, tab.evaluate(PLOT_DATA)

@@ -9,7 +9,16 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from journey_tools import CLEAR_QUERY, E2E_MARKS, PAGES, PLOT_DATA, SHOTS, _no_exception, _settle
+from journey_tools import (
+    CLEAR_QUERY,
+    E2E_MARKS,
+    PAGES,
+    PLOT_DATA,
+    SHOTS,
+    _no_exception,
+    _settle,
+    nudge_slider,
+)
 
 pytestmark = E2E_MARKS
 
@@ -108,14 +117,8 @@ def test_maml_images_tab_animates_and_its_steps_slider_redraws(page, server: str
 def test_protonet_shots_slider_and_a_click_on_a_query(page, server: str) -> None:
     page.goto(f"{server}/protonet")
     _settle(page)
-    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
-    before = page.evaluate(PLOT_DATA)
-    thumb = page.locator('[data-testid="stSlider"]').filter(has_text="Shots").get_by_role("slider")
-    thumb.focus()
-    thumb.press("ArrowRight")
-    page.wait_for_function(f"(before) => ({PLOT_DATA})().join() !== before.join()", arg=before, timeout=60_000)
-    _settle(page)
-    assert page.evaluate(PLOT_DATA)[0] != before[0]  # the embedding map is redrawn for 2 shots
+    before, after = nudge_slider(page, "Shots")
+    assert after[0] != before[0]  # the embedding map is redrawn for 2 shots
     assert "shots=2" in page.url, page.url
     # Click the query marker (5 ways x 5 queries: the trace with 25 points) farthest from any other marker, so
     # that no star or neighbour takes the click: its drawing appears beside its class's support drawings.
@@ -218,15 +221,8 @@ def test_optimizers_click_on_the_map_moves_the_start_and_the_race_plays(page, se
 def test_virtual_page_style_slider_walks_only_the_style(page, server: str) -> None:
     page.goto(f"{server}/virtual")
     _settle(page)
-    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
-    before = page.evaluate(PLOT_DATA)
+    before, after = nudge_slider(page, "Style code")
     assert len(before) == 3  # gallery, latent walk, accuracy curve
-    thumb = page.locator('[data-testid="stSlider"]').filter(has_text="Style code").get_by_role("slider")
-    thumb.focus()
-    thumb.press("ArrowRight")
-    page.wait_for_function(f"(before) => ({PLOT_DATA})().join() !== before.join()", arg=before, timeout=60_000)
-    _settle(page)
-    after = page.evaluate(PLOT_DATA)
     assert after[0] == before[0] and after[2] == before[2]  # gallery and curve untouched
     assert after[1] != before[1]  # the walk is redrawn
     assert "style_t=0.05" in page.url, page.url

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from journey_tools import E2E_MARKS, PLOT_DATA, ROOT, SHOTS, _no_exception, _settle
+from journey_tools import E2E_MARKS, PLOT_DATA, ROOT, SHOTS, _no_exception, _settle, nudge_slider
 
 pytestmark = E2E_MARKS
 
@@ -61,14 +61,7 @@ def test_a_shared_link_reproduces_the_view(page, server: str) -> None:
     tab = teacher.new_page()
     tab.goto(f"{server}/protonet?ways=7&seed=5")
     _settle(tab)
-    tab.wait_for_selector(".js-plotly-plot", timeout=60_000)
-    before = tab.evaluate(PLOT_DATA)
-    thumb = tab.locator('[data-testid="stSlider"]').filter(has_text="Shots").get_by_role("slider")
-    thumb.focus()
-    thumb.press("ArrowRight")
-    tab.wait_for_function(f"(before) => ({PLOT_DATA})().join() !== before.join()", arg=before, timeout=60_000)
-    _settle(tab)
-    shown = tab.evaluate(PLOT_DATA)
+    _, shown = nudge_slider(tab, "Shots")
     tab.locator("#lab-copy-link").click()
     link = tab.evaluate("navigator.clipboard.readText()")
     assert "ways=7" in link and "seed=5" in link and "shots=2" in link, link

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from lab.home import ensure_dir, models_dir
+from lab.learners.mann import ENCODERS
 from lab.mann_eval import INSTANCES, MANN_KINDS, evaluate_mann, shipped_mann_path
 from lab.mann_training import GLYPH_RECIPE, MANNProgress, MANNTrainConfig, mann_glyph_recipe, train_mann
 from lab.tasks.mann_episodes import LABEL_MODES
@@ -66,6 +67,11 @@ def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positiv
     p.add_argument("--read-heads", type=positive_int, default=4, help="R")
     p.add_argument("--gamma", type=float, default=net.get("gamma", 0.95), help="usage decay in [0, 1]")
     p.add_argument("--controller", type=positive_int, default=200, help="LSTM units")
+    p.add_argument("--encoder", choices=ENCODERS, default="pixels",
+                   help="image features: the flattened pixels (the paper) or a small learned conv net")
+    p.add_argument("--encoder-channels", type=positive_int, default=32, help="feature maps per conv block")
+    p.add_argument("--aux-weight", type=float, default=0.0,
+                   help="weight of an extra training-class loss on the conv features (0: off; needs --encoder conv)")
     p.add_argument("--no-augment", action="store_true", help="no hand jitter of Omniglot training drawings")
     p.add_argument("--no-baseline", action="store_true", help="skip the LSTM baseline")
     p.add_argument("--seed", type=seed_int, default=0)
@@ -81,10 +87,11 @@ def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positiv
 def train_config(a: argparse.Namespace, learner: str = "mann") -> MANNTrainConfig:
     """Return the training config for parsed ``train mann`` options."""
     net = {"n_classes": a.classes, "label_mode": a.labels, "memory_slots": a.memory_slots,
-           "memory_width": a.memory_width, "read_heads": a.read_heads, "gamma": a.gamma, "controller": a.controller}
+           "memory_width": a.memory_width, "read_heads": a.read_heads, "gamma": a.gamma, "controller": a.controller,
+           "encoder": a.encoder, "encoder_channels": a.encoder_channels}
     return MANNTrainConfig(learner=learner, data=a.data, omniglot=a.omniglot, net=net,
                            episode_length=a.length or 10 * a.classes, batch=a.batch, iterations=a.iterations,
-                           lr=a.lr, lr_min=a.lr if a.lr_min is None else a.lr_min, augment=not a.no_augment, seed=a.seed, eval_episodes=a.eval_episodes,
+                           lr=a.lr, lr_min=a.lr if a.lr_min is None else a.lr_min, augment=not a.no_augment, aux_weight=a.aux_weight, seed=a.seed, eval_episodes=a.eval_episodes,
                            eval_every=max(1, min(GLYPH_RECIPE["eval_every"], a.iterations)))
 
 

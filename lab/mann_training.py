@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from lab.checkpoint import load_checkpoint, save_checkpoint
 from lab.compute import derive_seed, make_generator
@@ -30,7 +32,7 @@ from lab.nets import load_params_, random_init
 from lab.resumable import cosine_lr, load_state, resume_key, save_state, state_paths
 from lab.tasks.augment import AugmentedSource
 from lab.tasks.base import check_positive
-from lab.tasks.mann_episodes import MANNTaskFamily
+from lab.tasks.mann_episodes import MANNEpisodes, MANNTaskFamily
 from lab.tasks.splits import DATA_SOURCES, data_split
 
 CURVE_INSTANCES = (1, 2, 10)
@@ -51,6 +53,7 @@ class MANNTrainConfig:
     lr_min: float = 1e-4  # cosine schedule from lr down to lr_min; lr_min = lr: constant, and a run can be extended
     clip: float = 10.0  # gradient-norm clipping
     augment: bool = True  # hand jitter of Omniglot training drawings (glyphs need none)
+    aux_weight: float = 0.0  # > 0: add this times a training-class cross-entropy on the conv features (see below)
     seed: int = 0
     eval_every: int = 250
     eval_episodes: int = 200
@@ -63,14 +66,22 @@ class MANNTrainConfig:
             raise ValueError(f"data={self.data!r}; choose one of {DATA_SOURCES}")
         for name in ("episode_length", "batch", "iterations", "eval_every", "eval_episodes", "checkpoint_every"):
             check_positive(name, getattr(self, name))
+        if not (math.isfinite(self.aux_weight) and self.aux_weight >= 0):
+            raise ValueError(f"aux_weight={self.aux_weight} must be finite and >= 0")
+        if self.aux_weight > 0 and self.net.get("encoder", "pixels") != "conv":
+            raise ValueError("aux_weight > 0 trains the conv encoder's features; it needs encoder='conv'")
         if not (self.lr > 0 and math.isfinite(self.lr) and 0 <= self.lr_min <= self.lr and self.clip > 0):
             raise ValueError(f"lr={self.lr}, lr_min={self.lr_min}, clip={self.clip}: need lr and clip finite "
                              f"and > 0, 0 <= lr_min <= lr")
         MANNConfig(**self.net)  # validates the net's fields
 
     def card(self) -> dict[str, Any]:
-        """Return the JSON-ready config stored in the checkpoint card."""
-        return asdict(self)
+        """Return the JSON-ready config stored in the checkpoint card (``aux_weight`` only when used, so the
+        resume keys of runs made before it existed still match)."""
+        card = asdict(self)
+        if not self.aux_weight:
+            card.pop("aux_weight")
+        return card
 
 
 @dataclass
@@ -106,6 +117,38 @@ def families(config: MANNTrainConfig, net: MANNConfig) -> tuple[MANNTaskFamily, 
     return MANNTaskFamily(source, *shape), MANNTaskFamily(split.test, *shape), split.description
 
 
+class FeatureClassifier(nn.Module):
+    """The auxiliary loss of ``aux_weight``: a linear map from the conv features of every training image of
+    an episode batch to its *training* class (of all the training set's classes), trained beside the MANN.
+
+    Not in the paper. The MANN's own loss reaches the encoder only through memory reads that are not
+    useful until the features tell characters apart; this gives the encoder a direct signal from the first
+    step. The head is not part of the saved model (it has no use on new classes); the features are the
+    ones the MANN's forward pass just computed (a forward hook on its encoder), so nothing is run twice.
+    """
+
+    def __init__(self, model: nn.Module, n_classes: int) -> None:
+        super().__init__()
+        self.head = nn.Linear(model.config.feature_width, n_classes)
+        self._features: torch.Tensor | None = None
+        self._hook = model.encoder.register_forward_hook(self._keep)
+
+    def _keep(self, module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+        self._features = output
+
+    def loss(self, batch: MANNEpisodes) -> torch.Tensor:
+        """Return the mean cross-entropy of the training class of every image of ``batch`` from its features
+        (those of the MANN's last forward pass, ``[B*T, D]``)."""
+        if self._features is None:
+            raise RuntimeError("run the MANN on the batch first: the features come from its forward pass")
+        classes = batch.meta["class_ids"].gather(1, batch.labels)  # [B, T] training-set class of each step
+        return F.cross_entropy(self.head(self._features), classes.flatten())
+
+    def detach(self) -> None:
+        """Remove the hook from the MANN's encoder."""
+        self._hook.remove()
+
+
 def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: Path | str | None = "runs",
                on_progress: Callable[[MANNProgress], bool | None] | None = None, log_every: int = 25,
                device: torch.device | str = "cpu", half: bool = False,
@@ -127,7 +170,12 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
     model.to(device)
     family, held_out, description = families(config, model.config)
     eval_seed = derive_seed(make_generator(config.seed + 1))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    aux = None
+    if config.aux_weight > 0:
+        aux = FeatureClassifier(model, family.source.n_classes)
+        load_params_(aux, random_init(aux, derive_seed(rng)))
+        aux.to(device)
+    optimizer = torch.optim.Adam([*model.parameters(), *(aux.parameters() if aux else [])], lr=config.lr)
     card = config.card()
     if config.lr_min == config.lr:  # a constant rate: a longer run passes through a shorter one's states
         card.pop("iterations")
@@ -137,6 +185,8 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
     saved = load_state(paths, key, device) if paths else None
     if saved is not None:
         model.load_state_dict(saved["model"])
+        if aux is not None:
+            aux.load_state_dict(saved["aux"])
         optimizer.load_state_dict(saved["optimizer"])
         rng.set_state(saved["rng"].cpu())
         start, wall_before = int(saved["iteration"]), float(saved["wall_s"])
@@ -148,9 +198,12 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
 
     def snapshot(iteration: int) -> None:
         if paths is not None:
-            save_state(paths, key, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                    "rng": rng.get_state(), "iteration": iteration, "wall_s": wall(),
-                                    "curve": torch.tensor(curve, dtype=torch.float64).view(-1, 2 + len(CURVE_INSTANCES))})
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng.get_state(),
+                     "iteration": iteration, "wall_s": wall(),
+                     "curve": torch.tensor(curve, dtype=torch.float64).view(-1, 2 + len(CURVE_INSTANCES))}
+            if aux is not None:
+                state["aux"] = aux.state_dict()
+            save_state(paths, key, state)
 
     def measure(iteration: int) -> dict[int, float]:
         correct, inst = run_batches(model, held_out, config.eval_episodes, make_generator(eval_seed), device=device)
@@ -170,6 +223,8 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
         batch = family.sample(rng, config.batch).to(device)
         trace = model(batch)
         loss = episode_loss(trace, batch)
+        if aux is not None:
+            loss = loss + config.aux_weight * aux.loss(batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()} at iteration {it} with --lr {config.lr:g}; "
                                      f"lower --lr (e.g. {config.lr / 10:g}); the last snapshot is kept")
@@ -190,6 +245,8 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
             snapshot(it)
         if stopped:
             break
+    if aux is not None:
+        aux.detach()
     result = MANNTrainResult(model, curve, it, wall(), stopped)
     if out is not None and not stopped:
         card = config.card()

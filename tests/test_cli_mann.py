@@ -54,6 +54,21 @@ def test_train_writes_the_pair_eval_reads_it_and_more_iterations_continue(assets
     assert report["config"]["models"]["mann-lstm"]["checkpoint"].endswith("tiny_lstm")
 
 
+def test_conv_encoder_with_the_aux_loss_trains_continues_and_evaluates(assets, tmp_path, capsys):
+    out, runs = tmp_path / "models", tmp_path / "runs"
+    args = ["train", "mann", *TINY, "--encoder", "conv", "--encoder-channels", "3", "--aux-weight", "0.5",
+            "--out", str(out), "--runs", str(runs), "--name", "conv"]
+    assert main([*args, "--iterations", "2"]) == 0
+    assert main([*args, "--iterations", "3"]) == 0  # continues: the aux head's state was saved with the run
+    card = json.loads((out / "conv.json").read_text())
+    assert card["config"]["net"]["encoder"] == "conv" and card["config"]["aux_weight"] == 0.5
+    assert [row[0] for row in card["extra"]["held_out_curve"]] == [0, 2, 3]
+    capsys.readouterr()
+    assert main(["eval", "mann", "--classes", "2", "--episodes", "3", "--checkpoint", str(out / "conv"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {r["method"] for r in report["results"]} == {"mann", "mann-lstm"}
+
+
 @pytest.mark.parametrize("argv, message", [
     (["eval", "mann", "--episodes", "1"], "at least 2 episodes"),
     (["eval", "mann", "--classes", "3", "--episodes", "2"], "trained with 5 classes"),
@@ -62,6 +77,8 @@ def test_train_writes_the_pair_eval_reads_it_and_more_iterations_continue(assets
     (["train", "mann", "--gamma", "1.5"], "gamma=1.5"),
     (["train", "mann", "--labels", "words"], "invalid choice"),
     (["train", "mann", "--memory-slots", "2", "--read-heads", "4"], "read_heads=4"),
+    (["train", "mann", "--aux-weight", "0.5"], "needs encoder='conv'"),
+    (["train", "mann", "--encoder", "vit"], "invalid choice"),
 ])
 def test_bad_input_exits_2_with_one_line(assets, capsys, argv, message):
     assert main(argv) == 2

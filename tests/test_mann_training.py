@@ -38,3 +38,44 @@ def test_a_short_training_run_keeps_the_mann_ahead_of_the_lstm_at_the_second_sig
         second[kind] = float(instance_accuracies(correct, inst, (2,))[2].mean())
     assert second["mann"] > second["mann-lstm"] + 0.1, second
 
+
+
+def _counting_batch(image_size: int = 8):
+    from tests.tasks.test_episodes import CountingSource
+    family = MANNTaskFamily(CountingSource(n_classes=12, drawings_per_class=20), 3, 9, "onehot", image_size)
+    return family.sample(make_generator(0), 2)
+
+
+def test_feature_classifier_loss_is_the_training_class_cross_entropy_of_each_image() -> None:
+    from lab.learners.mann import MANN, MANNConfig
+    from lab.mann_training import FeatureClassifier
+    batch = _counting_batch()
+    model = MANN(MANNConfig(n_classes=3, image_size=8, controller=8, memory_slots=6, memory_width=4, read_heads=2,
+                            encoder="conv", encoder_channels=4))
+    aux = FeatureClassifier(model, 12)
+    with pytest.raises(RuntimeError, match="forward pass"):
+        aux.loss(batch)
+    model(batch)
+    loss = aux.loss(batch)
+    # CountingSource's image of class c has value c + j/100 everywhere: the class each step must be told.
+    classes = batch.images.flatten(2)[..., 0].floor().long()
+    features = model.encoder(batch.images.flatten(0, 1))
+    logits = aux.head(features)
+    expected = -torch.log_softmax(logits, -1)[torch.arange(18), classes.flatten()].mean()
+    assert torch.allclose(loss, expected, atol=1e-6)
+    loss.backward()
+    assert all(float(p.grad.abs().sum()) > 0 for p in model.encoder.parameters())
+    aux.detach()
+    aux._features = None
+    model(batch)
+    assert aux._features is None  # detached: a later pass is no longer kept
+
+
+def test_aux_weight_needs_the_conv_encoder_and_stays_out_of_old_resume_keys() -> None:
+    from lab.mann_training import MANNTrainConfig
+    with pytest.raises(ValueError, match="encoder='conv'"):
+        MANNTrainConfig(aux_weight=0.5)
+    with pytest.raises(ValueError, match="aux_weight=-1"):
+        MANNTrainConfig(aux_weight=-1.0, net={"encoder": "conv"})
+    assert "aux_weight" not in MANNTrainConfig().card()
+    assert MANNTrainConfig(aux_weight=0.5, net={"encoder": "conv"}).card()["aux_weight"] == 0.5

@@ -13,6 +13,7 @@ from lab.learners.mann import (
     MANNConfig,
     correct_steps,
     cosine_read_weights,
+    episode_inputs,
     episode_loss,
     least_used,
     lrua_write_weights,
@@ -126,3 +127,72 @@ def test_config_limits() -> None:
         MANNConfig(memory_slots=4, read_heads=5)
     with pytest.raises(ValueError, match="gamma"):
         MANNConfig(gamma=1.5)
+
+
+def _conv_by_hand(encoder: torch.nn.Sequential, image: torch.Tensor) -> torch.Tensor:
+    """One image ``[1, S, S]`` through the conv blocks written out: conv, running-statistics BatchNorm, ReLU."""
+    x = image.unsqueeze(0)
+    layers = list(encoder)
+    for conv, norm in zip(layers[0::3], layers[1::3], strict=False):
+        x = torch.nn.functional.conv2d(x, conv.weight, conv.bias, stride=2, padding=1)
+        x = (x - norm.running_mean.view(1, -1, 1, 1)) / torch.sqrt(norm.running_var.view(1, -1, 1, 1) + norm.eps)
+        x = torch.relu(x * norm.weight.view(1, -1, 1, 1) + norm.bias.view(1, -1, 1, 1))
+    return x.flatten()
+
+
+@pytest.mark.parametrize("size, width", [(20, 9 * 6), (4, 6), (9, 4 * 6)])
+def test_conv_encoder_features_match_a_loop_over_images(size, width) -> None:
+    config = MANNConfig(**{**TINY, "image_size": size, "encoder": "conv", "encoder_channels": 6})
+    assert config.feature_width == width  # 20 -> 10 -> 5 -> 3 (9 positions), 4 -> 2 -> 1 -> 1, 9 -> 5 -> 3 -> 2
+    model = MANN(config)
+    load_params_(model, random_init(model, 5))
+    gen = make_generator(4)
+    norms = [m for m in model.encoder if isinstance(m, torch.nn.BatchNorm2d)]
+    for norm in norms:  # running statistics away from 0/1, so the test mode's normalisation counts
+        norm.running_mean.uniform_(-0.2, 0.2, generator=gen)
+        norm.running_var.uniform_(0.5, 2.0, generator=gen)
+        with torch.no_grad():
+            norm.weight.uniform_(0.5, 1.5, generator=gen), norm.bias.uniform_(-0.1, 0.1, generator=gen)
+    batch = MANNTaskFamily(CountingSource(n_classes=12, drawings_per_class=20), 3, 6, "onehot", size).sample(gen, 2)
+    batch.images = torch.rand(batch.images.shape, generator=gen)
+    model.eval()
+    with torch.no_grad():
+        inputs = episode_inputs(batch, model.encoder)
+        assert inputs.shape == (2, 6, width + 3)
+        for b in range(2):
+            for t in range(6):
+                expected = torch.cat([_conv_by_hand(model.encoder, batch.images[b, t]), batch.label_inputs[b, t]])
+                assert torch.allclose(inputs[b, t], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [MANN, LSTMBaseline])
+def test_conv_encoder_trains_end_to_end(cls) -> None:
+    model = _model(cls, encoder="conv", encoder_channels=4)
+    batch = _episodes()
+    trace = model(batch)
+    assert trace.logits.shape == (2, 9, 3)
+    episode_loss(trace, batch).backward()
+    assert all(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in model.encoder.parameters())
+
+
+def test_conv_encoder_memory_reset_between_episodes_and_batched_equals_one_at_a_time() -> None:
+    # In test mode the conv features of an image depend on that image only (running BatchNorm statistics),
+    # so the MANN's episodes stay independent; in training mode the batch statistics couple them.
+    model = _model(encoder="conv", encoder_channels=4).eval()
+    first, second = _episodes(1, seed=0), _episodes(1, seed=1)
+    alone = model(second).logits
+    model(first)
+    assert torch.allclose(model(second).logits, alone)
+    both = _episodes(2, seed=0)
+    one = both.to("cpu")
+    one.images, one.label_inputs = both.images[1:], both.label_inputs[1:]
+    assert torch.allclose(model(both).logits[1], model(one).logits[0], atol=1e-6)
+
+
+def test_configs_without_an_encoder_field_are_the_papers_pixels() -> None:
+    config = MANNConfig(**{k: v for k, v in MANNConfig().to_dict().items() if not k.startswith("encoder")})
+    assert config.encoder == "pixels" and config.feature_width == 400
+    assert _model().encoder is None
+    assert sorted(k for k in _model().state_dict() if "encoder" in k) == []
+    with pytest.raises(ValueError, match="encoder='resnet'"):
+        MANNConfig(encoder="resnet")

@@ -39,11 +39,11 @@ def load_models(folder: str, stamp: str) -> tuple[dict, dict]:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def run_race(folder: str, stamp: str, which: str, landscape: str, x0: float, y0: float, steps: int,
+def run_race(folder: str, stamp: str, which: str, landscape: str, x0: float, y0: float, horizon: int,
              lr_scale: float, seed: int) -> tuple[demo.Race, float]:
-    """Return the race for these inputs and its compute time in ms."""
+    """Return the race of ``horizon`` steps for these inputs and its compute time in ms."""
     started = time.perf_counter()
-    race = demo.race_2d(load_models(folder, stamp)[0][which], landscape, (x0, y0), steps, lr_scale, seed)
+    race = demo.race_2d(load_models(folder, stamp)[0][which], landscape, (x0, y0), horizon, lr_scale, seed)
     return race, (time.perf_counter() - started) * 1e3
 
 
@@ -83,9 +83,11 @@ def race_controls() -> dict:
 def race_view(folder: str, stamp: str) -> None:
     """The 2-D race: contour with animated paths beside loss against step."""
     inputs = race_controls()
+    steps = inputs.pop("steps")
     started = time.perf_counter()
-    race, ms = run_race(folder, stamp, **inputs)
+    race, ms = run_race(folder, stamp, **inputs, horizon=demo.race_horizon(steps))
     cached = (time.perf_counter() - started) * 1e3 < 0.5 * ms
+    race = race.until(steps)  # the steps slider only cuts a race computed to its horizon
     diverged = [tr("opt.diverged_item", name=tr(f"opt.method.{p.name}"), step=p.diverged_at, lr=f"{p.lr:.3g}")
                 for p in race.paths.values() if p.diverged_at is not None]
     if diverged:

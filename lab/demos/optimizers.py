@@ -59,6 +59,25 @@ class Race:
     z: np.ndarray  # f on the grid, [len(ys), len(xs)]
     paths: dict[str, Path2D] = field(default_factory=dict)
 
+    def until(self, steps: int) -> Race:
+        """Return this race cut after ``steps`` steps: what :func:`race_2d` returns for ``steps`` from the same
+        inputs, since every optimizer's path (and the noise it draws) is a prefix of any longer run's."""
+        if not 0 < steps <= self.steps:
+            raise ValueError(f"steps={steps}: a race of {self.steps} steps can be cut after 1..{self.steps}")
+        cut = {name: Path2D(name, p.path[: steps + 1], p.losses[: steps + 1], p.lr,
+                            p.diverged_at if p.diverged_at is not None and p.diverged_at <= steps else None)
+               for name, p in self.paths.items()}
+        return Race(self.landscape, self.start, steps, self.xs, self.ys, self.z, cut)
+
+
+RACE_HORIZONS = (100, 200, 300)  # the page computes a race this long and shows its first ``steps``
+
+
+def race_horizon(steps: int) -> int:
+    """Return the race length to compute for ``steps`` shown: the first of :data:`RACE_HORIZONS` that covers it
+    (``steps`` itself beyond them), so moving the steps slider within a horizon only cuts a cached race."""
+    return next((h for h in RACE_HORIZONS if h >= steps), steps)
+
 
 def load_optimizers(folder: Path) -> dict[str, LSTMOptimizer]:
     """Return the shipped learned optimizers ``{"quadratic": ..., "mlp": ...}`` of ``folder``."""

@@ -35,13 +35,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from lab import resumable
 from lab.checkpoint import save_checkpoint
 from lab.compute import derive_seed, make_generator
 from lab.learners.fewshot import evaluate_accuracy
 from lab.learners.generative import CharacterVAE, CharacterVAEConfig, VAEOutput, sample_codes
-from lab.learners.protonet import ProtoNet, ProtoNetConfig
+from lab.learners.protonet import (
+    ProtoNet,
+    ProtoNetConfig,
+    embed_batch,
+    pairwise_distances,
+    proto_logits,
+    prototypes,
+)
 from lab.nets import load_params_, random_init
 from lab.tasks.augment import AugmentedSource, HandJitter, jitter
 from lab.tasks.base import EpisodeBatch, check_positive
@@ -70,6 +78,9 @@ class VirtualTrainConfig:
     gen_drawings: int = 5  # drawings per character in a generator step (the VAE's set size)
     sampler: str = "recombine"
     temperature: float = 1.0  # prior noise scale of virtual class and style codes
+    mix: int = 2  # "recombine": real class codes mixed into each virtual class code
+    rotate: bool = False  # each virtual class turned by a random multiple of 90 degrees, as real ones are
+    joint: bool = False  # virtual classes join the real episode as extra ways (else: an episode of their own)
     channels: int = 32  # ProtoNet Conv4 width: 4x cheaper than 64 and enough for a fair comparison
     lr: float = 1e-3
     lr_min: float = 1e-5
@@ -83,7 +94,7 @@ class VirtualTrainConfig:
             raise ValueError(f"data={self.data!r}; choose one of {DATA_SOURCES}")
         check_positive("real_classes", self.real_classes, minimum=0)
         for name in ("iterations", "train_shot", "train_query", "gen_batch", "gen_drawings", "channels",
-                     "checkpoint_every"):
+                     "checkpoint_every", "mix"):
             check_positive(name, getattr(self, name))
         check_positive("train_way", self.train_way, minimum=2)
         check_positive("gen_warmup", self.gen_warmup, minimum=0)
@@ -137,21 +148,35 @@ def budget_class_ids(train_source, real_classes: int, budget_seed: int) -> list[
 
 def virtual_episode(generator: CharacterVAE, n_way: int, k_shot: int, n_query: int, rng: torch.Generator,
                     pool: torch.Tensor | None = None, temperature: float = 1.0,
-                    sizes: HandJitter | None = None) -> EpisodeBatch:
+                    sizes: HandJitter | None = None, mix: int = 2, rotate: bool = False) -> EpisodeBatch:
     """Return one virtual episode (a task axis of 1): ``n_way`` new classes, ``k_shot + n_query`` drawings each.
 
-    With ``pool`` (real class codes ``[P, Dc]``) each class code is a random convex mix of two pool codes
-    plus prior noise scaled by ``temperature / 2``; without it, a prior draw. Drawings are jittered by
-    ``sizes`` (default :class:`HandJitter`), as real training drawings are.
+    With ``pool`` (real class codes ``[P, Dc]``) each class code is a random convex mix of ``mix`` pool codes
+    (two: a uniform weight; more: flat-Dirichlet weights) plus prior noise scaled by ``temperature / 2``;
+    without it, a prior draw. With ``rotate`` each class is turned by its own random multiple of 90 degrees
+    (all its drawings alike: a new class, as Omniglot's rotated training classes are). Drawings are jittered
+    by ``sizes`` (default :class:`HandJitter`), as real training drawings are.
     """
     per = k_shot + n_query
     c, z = sample_codes(generator.config, n_way, per, rng, temperature)
     if pool is not None and len(pool) >= 2:
-        pick = torch.randint(len(pool), (n_way, 2), generator=rng, device=rng.device).to(pool.device)
-        mix = torch.rand((n_way, 1), generator=rng, device=rng.device).to(pool.device)
-        c = mix * pool[pick[:, 0]] + (1 - mix) * pool[pick[:, 1]] + 0.5 * c.to(pool.device)
+        if mix == 2:
+            pick = torch.randint(len(pool), (n_way, 2), generator=rng, device=rng.device).to(pool.device)
+            weight = torch.rand((n_way, 1), generator=rng, device=rng.device).to(pool.device)
+            c = weight * pool[pick[:, 0]] + (1 - weight) * pool[pick[:, 1]] + 0.5 * c.to(pool.device)
+        else:
+            pick = torch.randint(len(pool), (n_way, mix), generator=rng, device=rng.device).to(pool.device)
+            weight = -torch.rand((n_way, mix), generator=rng, device=rng.device).clamp_min(1e-12).log()
+            weight = (weight / weight.sum(1, keepdim=True)).to(pool.device)
+            c = (weight.unsqueeze(-1) * pool[pick]).sum(1) + 0.5 * c.to(pool.device)
     with torch.no_grad():
         images = generator.decode(c.unsqueeze(1).expand(-1, per, -1), z.to(c.device))
+    if rotate:
+        turns = torch.randint(4, (n_way,), generator=rng, device=rng.device).cpu()
+        for r in range(1, 4):
+            rows = (turns == r).nonzero().view(-1)
+            if len(rows):
+                images[rows] = torch.rot90(images[rows], r, dims=(-2, -1))
     images = jitter(images.reshape(-1, *images.shape[2:]), rng, sizes).view_as(images)
     support = images[:, :k_shot].reshape(1, n_way * k_shot, *images.shape[2:])
     query = images[:, k_shot:].reshape(1, n_way * n_query, *images.shape[2:])
@@ -173,6 +198,29 @@ def real_statistics_only(model: torch.nn.Module) -> Iterator[None]:
     finally:
         for m, momentum in zip(norms, saved, strict=True):
             m.momentum = momentum
+
+
+def joint_loss(learner: ProtoNet, real: EpisodeBatch, dream: EpisodeBatch,
+               virtual_weight: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return ``(loss, real loss, virtual loss)`` of one episode whose ways are the real episode's classes plus
+    the virtual episode's: every query is classified among all prototypes, so dreamt classes are distractors
+    for real queries and real classes for dreamt ones. Loss = real + ``virtual_weight`` * virtual (mean
+    cross-entropies). Real drawings are embedded in their own pass (BatchNorm statistics as usual), dreamt
+    ones in another that leaves the running statistics alone."""
+    n_real = int(real.support_y.max()) + 1
+    n_dream = int(dream.support_y.max()) + 1
+    rs, rq = embed_batch(learner.encoder, real.support_x, real.query_x)
+    with real_statistics_only(learner):
+        ds, dq = embed_batch(learner.encoder, dream.support_x, dream.query_x)
+    protos = torch.cat([prototypes(rs, real.support_y, n_real), prototypes(ds, dream.support_y, n_dream)], 1)
+    c = learner.config
+    logits = proto_logits(pairwise_distances(torch.cat([rq, dq], 1), protos, c.distance), c.distance,
+                          c.cosine_scale)[0]
+    labels = torch.cat([real.query_y[0], dream.query_y[0] + n_real])
+    n = rq.shape[1]
+    real_loss = F.cross_entropy(logits[:n], labels[:n])
+    dream_loss = F.cross_entropy(logits[n:], labels[n:])
+    return real_loss + virtual_weight * dream_loss, real_loss, dream_loss
 
 
 @dataclass
@@ -265,17 +313,24 @@ def train_virtual(config: VirtualTrainConfig, run_dir: Path | str | None = None,
             pool = vae.class_mean.detach() if config.sampler == "recombine" else None
         for group in opt.param_groups:
             group["lr"] = resumable.cosine_lr(config.lr, config.lr_min, it - 1, config.iterations)
-        loss, _ = learner.loss(family.sample(rng, 1))
-        sums["real"].append(loss.item())
-        if generator is not None:
+        episode = family.sample(rng, 1)
+        if generator is None:
+            loss, _ = learner.loss(episode)
+            sums["real"].append(loss.item())
+        else:
             generator.eval()
             dream = virtual_episode(generator, config.train_way, config.train_shot, config.train_query, gen_rng,
-                                    pool, config.temperature)
+                                    pool, config.temperature, mix=config.mix, rotate=config.rotate)
             generator.train()
-            with real_statistics_only(learner):
-                v_loss, _ = learner.loss(dream)
+            if config.joint:
+                loss, r_loss, v_loss = joint_loss(learner, episode, dream, config.virtual_weight)
+            else:
+                r_loss, _ = learner.loss(episode)
+                with real_statistics_only(learner):
+                    v_loss, _ = learner.loss(dream)
+                loss = r_loss + config.virtual_weight * v_loss
+            sums["real"].append(r_loss.item())
             sums["virtual"].append(v_loss.item())
-            loss = loss + config.virtual_weight * v_loss
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()} at iteration {it}; lower the learning rate")
         opt.zero_grad(set_to_none=True)

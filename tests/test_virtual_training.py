@@ -15,9 +15,12 @@ from lab.evaluation import validate_report
 from lab.learners.generative import CharacterVAE, CharacterVAEConfig
 from lab.learners.protonet import ProtoNet, ProtoNetConfig
 from lab.nets import load_params_, random_init
+from lab.tasks.augment import HandJitter
+from lab.tasks.base import EpisodeBatch
 from lab.virtual_training import (
     VirtualTrainConfig,
     budget_class_ids,
+    joint_loss,
     real_statistics_only,
     train_virtual,
     virtual_episode,
@@ -55,6 +58,67 @@ def test_virtual_episode_has_labelled_classes_of_dreamt_drawings():
         assert ep.support_y.tolist() == [[0, 0, 1, 1, 2, 2]]
         assert ep.query_y.tolist() == [[0] * 4 + [1] * 4 + [2] * 4]
         assert 0 <= float(ep.support_x.min()) and float(ep.query_x.max()) <= 1
+
+
+class _OneShape(CharacterVAE):
+    """Draws the same lopsided L (ink in the top rows and left columns only) whatever the codes."""
+
+    def decode(self, class_code: torch.Tensor, style_code: torch.Tensor) -> torch.Tensor:
+        image = torch.zeros(1, 28, 28)
+        image[:, 2:5, 2:20] = 1
+        image[:, 2:14, 2:5] = 1
+        return image.expand(*class_code.shape[:-1], 1, 28, 28).clone()
+
+
+def test_rotated_virtual_classes_turn_all_their_drawings_alike():
+    model = _OneShape(CharacterVAEConfig(hidden=16))
+    still = HandJitter(0, 0, 0, 0, 0, 2, 0)  # no hand: only the class's turn changes the drawing
+    ep = virtual_episode(model, 40, 1, 3, make_generator(2), torch.randn(5, model.config.class_dim), sizes=still,
+                         mix=3, rotate=True)
+    base = model.decode(torch.zeros(1, 16), torch.zeros(1, 4))[0]
+    drawings = torch.cat([ep.support_x[0].view(40, 1, 1, 28, 28), ep.query_x[0].view(40, 3, 1, 28, 28)], 1)
+    turns = []
+    for per_class in drawings:
+        matches = [r for r in range(4) if torch.allclose(per_class[0], torch.rot90(base, r, dims=(-2, -1)), atol=1e-4)]
+        assert len(matches) == 1 and all(torch.allclose(d, per_class[0], atol=1e-4) for d in per_class)
+        turns.append(matches[0])
+    assert set(turns) == {0, 1, 2, 3}  # 40 classes: every quarter turn comes up
+    plain = virtual_episode(model, 8, 1, 1, make_generator(2), None, sizes=still)
+    assert torch.allclose(plain.support_x[0], base.expand(8, 1, 28, 28), atol=1e-4)
+
+
+def test_mixing_many_real_codes_stays_between_them():
+    model = CharacterVAE(CharacterVAEConfig(hidden=16))
+    pool = torch.stack([torch.full((16,), 100.0), torch.full((16,), 200.0), torch.full((16,), 300.0)])
+    seen = []
+    model.decode = lambda c, z: (seen.append(c[:, 0]), torch.zeros(*c.shape[:-1], 1, 28, 28))[1]
+    virtual_episode(model, 50, 1, 1, make_generator(3), pool, mix=3)
+    codes = seen[0][:, 0]  # the prior noise adds at most a few units to a mix of 100..300
+    assert float(codes.min()) > 95 and float(codes.max()) < 305 and float(codes.std()) > 20
+
+
+def test_joint_episode_loss_is_one_episode_of_real_and_dreamt_ways():
+    net = ProtoNet(ProtoNetConfig(channels=4))
+    load_params_(net, random_init(net, 5))
+    net.eval()  # running statistics: embeddings do not depend on which pass an image is in
+    rng = make_generator(4)
+
+    def episode(n_way: int) -> EpisodeBatch:
+        labels = torch.arange(n_way)
+        return EpisodeBatch(torch.rand(1, n_way, 1, 28, 28, generator=rng), labels[None],
+                            torch.rand(1, 2 * n_way, 1, 28, 28, generator=rng), labels.repeat_interleave(2)[None], {})
+
+    real, dream = episode(3), episode(4)
+    loss, real_loss, dream_loss = joint_loss(net, real, dream, virtual_weight=0.5)
+    both = EpisodeBatch(torch.cat([real.support_x, dream.support_x], 1),
+                        torch.cat([real.support_y, dream.support_y + 3], 1),
+                        torch.cat([real.query_x, dream.query_x], 1),
+                        torch.cat([real.query_y, dream.query_y + 3], 1), {})
+    whole, _ = net.loss(both)  # mean over all 14 queries of the 7-way episode
+    assert whole.item() == pytest.approx((6 * real_loss.item() + 8 * dream_loss.item()) / 14, rel=1e-5)
+    assert loss.item() == pytest.approx(real_loss.item() + 0.5 * dream_loss.item(), rel=1e-6)
+    alone, _ = net.loss(real)
+    assert real_loss.item() > alone.item()  # dreamt prototypes are distractors for real queries
 
 
 def test_virtual_drawings_leave_the_running_statistics_to_real_ones():

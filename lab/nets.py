@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lab.compute import derive_seed, make_generator
@@ -90,11 +91,33 @@ def norm_layer(kind: str, channels: int) -> nn.Module:
     raise ValueError(f"norm={kind!r}; choose one of {NORMS}")
 
 
+def max_pool2x2(x: torch.Tensor) -> torch.Tensor:
+    """Return ``F.max_pool2d(x, 2)`` of ``x [..., H, W]``: the max of each 2x2 window (an odd last row or
+    column is dropped), NaN where a window holds one.
+
+    On the CPU with no gradient to track, it is the maximum of four strided views: the same numbers, 10-20x
+    faster than PyTorch's NCHW max-pool kernel there (which costs as much as the convolutions in a Conv4
+    forward). With a gradient, or on another device, it is ``F.max_pool2d`` itself (its backward is faster).
+    """
+    if x.device.type != "cpu" or (torch.is_grad_enabled() and x.requires_grad):
+        return F.max_pool2d(x, 2)
+    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    top = torch.maximum(x[..., 0:h:2, 0:w:2], x[..., 0:h:2, 1:w:2])
+    return torch.maximum(top, torch.maximum(x[..., 1:h:2, 0:w:2], x[..., 1:h:2, 1:w:2]))
+
+
+class MaxPool2x2(nn.Module):
+    """``nn.MaxPool2d(2)`` computed by :func:`max_pool2x2` (no parameters, so checkpoints are unchanged)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return max_pool2x2(x)
+
+
 def conv_block(in_channels: int, out_channels: int, norm: str = "batch", pool: bool = True) -> nn.Sequential:
     """Return conv3x3 -> normalisation (see :func:`norm_layer`) -> ReLU -> 2x2 max-pool (if ``pool``)."""
     layers = [nn.Conv2d(in_channels, out_channels, 3, padding=1), norm_layer(norm, out_channels), nn.ReLU()]
     if pool:
-        layers.append(nn.MaxPool2d(2))
+        layers.append(MaxPool2x2())
     return nn.Sequential(*layers)
 
 

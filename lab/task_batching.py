@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import grad, vmap
 
-from lab.nets import Params
+from lab.nets import Params, max_pool2x2
 from lab.tasks.base import EpisodeBatch
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -132,7 +132,7 @@ def conv4_logits(params: Params, x: torch.Tensor, blocks: list[tuple[str, str | 
         if norm is not None:
             h = _batch_stats_norm(h, params[f"{norm}.weight"], params[f"{norm}.bias"], vmapped)
         if i < 3 or last_pool:
-            h = F.max_pool2d(h, 2)
+            h = max_pool2x2(h)
         h = F.relu(h)
     return h.flatten(1) @ params["head.weight"].T + params["head.bias"]
 

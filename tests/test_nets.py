@@ -9,7 +9,7 @@ import torch
 from scipy import stats
 from torch import nn
 
-from lab.nets import Conv4, SineMLP, load_params_, parameters_of, random_init, skeleton
+from lab.nets import Conv4, SineMLP, load_params_, max_pool2x2, parameters_of, random_init, skeleton
 
 
 def test_random_init_matches_pytorchs_default_linear_init():
@@ -88,3 +88,23 @@ def test_conv4_without_the_last_pool_keeps_the_3x3_map_with_the_same_weights():
     maps = full(x).view(3, 8, 3, 3)
     assert full(x).shape == (3, 72)
     assert torch.allclose(pooled(x), maps[:, :, :2, :2].amax(dim=(2, 3)))  # the 2x2 pool of the kept map
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 8, 8), (2, 4, 7, 9), (6, 1, 3, 3), (2, 3, 4, 5, 6)])
+def test_fast_max_pool_equals_torch_max_pool_without_autograd(shape):
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    x[0, 0, 0, 0] = float("nan")  # NaN propagates as in F.max_pool2d
+    flat = x.reshape(-1, *shape[-3:])
+    expected = torch.nn.functional.max_pool2d(flat, 2).reshape(*shape[:-2], shape[-2] // 2, shape[-1] // 2)
+    with torch.no_grad():
+        assert torch.allclose(max_pool2x2(x), expected, rtol=0, atol=0, equal_nan=True)
+
+
+def test_conv4_gives_the_same_embedding_with_and_without_autograd():
+    net = Conv4(channels=16)
+    random_init(net, 0)
+    x = torch.rand(10, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        fast = net(x)  # the four-view max
+    slow = net(x.requires_grad_())  # F.max_pool2d (autograd)
+    assert torch.equal(fast, slow.detach())

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, grad, grad_and_value, vmap
 
 from lab.compute import task_strategy
 from lab.learners.maml import AdaptationDiverged
@@ -150,11 +150,17 @@ class MAMLClassifier(nn.Module):
         sx, sy, qx, qy = task.support_x[0], task.support_y[0], task.query_x[0], task.query_y[0]
         n_way = int(sy.max()) + 1
         params = {k: v.detach() for k, v in self.task_params(n_way).items()}
-        grad_fn = grad(lambda p: F.cross_entropy(self.logits(p, sx), sy))
+        # One support pass per step gives both the loss recorded and the gradient of the step taken from it.
+        grad_and_loss = grad_and_value(lambda p: F.cross_entropy(self.logits(p, sx), sy))
         trace = []
         for step in range(steps + 1):
+            grads = None
+            if step < steps:
+                grads, s_loss_t = grad_and_loss(params)
             with torch.no_grad():
-                s_loss = float(F.cross_entropy(self.logits(params, sx), sy))
+                if grads is None:
+                    s_loss_t = F.cross_entropy(self.logits(params, sx), sy)
+                s_loss = float(s_loss_t)
                 q_logits = self.logits(params, qx)
                 q_loss = float(F.cross_entropy(q_logits, qy))
             if not (torch.isfinite(torch.tensor([s_loss, q_loss])).all()):
@@ -162,7 +168,6 @@ class MAMLClassifier(nn.Module):
                                          f"inner_lr={self.config.inner_lr} diverges; lower it", trace)
             trace.append(ImageAdaptStep(step, s_loss, q_loss, q_logits.softmax(-1).cpu(),
                                         float((q_logits.argmax(-1) == qy).float().mean())))
-            if step < steps:
-                grads = grad_fn(params)
+            if grads is not None:
                 params = {k: params[k] - self.config.inner_lr * grads[k] for k in params}
         return trace

@@ -5,8 +5,14 @@ Andrychowicz et al. 2016, section 3: for every *run*, draw a fresh batch of prob
 down the gradient of the summed losses of that window; the parameters and LSTM states then carry on, cut
 from the graph (truncated backprop through time). Paper values: 100-step runs, 20-step truncations.
 
-The loss is averaged over the problems of a batch. ``log_meta_loss`` (off by default, the paper's sum) sums
-``log f`` instead, a common later fix that weighs the end of a run as much as its start.
+``meta_loss`` says what a window's losses add up to. ``"sum"`` is the paper's: ``f`` summed over the steps,
+averaged over the batch's problems; a run's first steps (losses 100x those at its end) then decide the
+meta-gradient, and Adam's step-size statistics, nearly alone. ``"log-mean"`` sums ``log`` of the batch's mean
+loss at every step: every step's *relative* progress counts the same, while within a step the problems keep
+the weight they have in the evaluated mean (a hard problem still counts more than an easy one).
+``"log"`` sums ``log f`` per problem (every problem counts the same; Metz et al.'s later recipe).
+``"log-final"`` is ``log`` of the batch's mean loss at the window's last step only: with ``unroll == steps``
+that is exactly the evaluated quantity (the mean final loss), seen through the whole run.
 
 Before training, the hand-made baselines' learning rates are tuned on training problems
 (:func:`lab.learners.hand_optimizers.tune_learning_rates`) and stored in the checkpoint card, so that the
@@ -43,6 +49,7 @@ from lab.tasks.base import check_positive
 from lab.tasks.optimizees import make_family, validation_rng
 
 PROBLEMS = ("quadratic", "mlp", "mlp-relu")
+META_LOSSES = ("sum", "log-mean", "log", "log-final")
 
 
 @dataclass
@@ -56,7 +63,7 @@ class L2OTrainConfig:
     unroll: int = 20  # truncation of backprop through time (paper: 20)
     meta_lr: float = 3e-3  # Adam on the LSTM's weights, cosine-decayed to meta_lr / 10
     clip: float = 1.0  # meta-gradient norm clip (not in the paper; keeps early meta-steps sane)
-    log_meta_loss: bool = False  # paper: sum of f; True: sum of log f
+    meta_loss: str = "sum"  # "sum" (paper), "log-mean", "log" or "log-final": see the module docstring
     seed: int = 0
     eval_problems: int = 100  # validation problems of each progress check
     eval_every: int = 50
@@ -69,6 +76,8 @@ class L2OTrainConfig:
         for name in ("runs", "batch", "steps", "unroll", "eval_problems", "eval_every", "checkpoint_every"):
             check_positive(name, getattr(self, name))
         check_positive("seed", self.seed, minimum=0)
+        if self.meta_loss not in META_LOSSES:
+            raise ValueError(f"meta_loss={self.meta_loss!r}; choose one of {', '.join(META_LOSSES)}")
         if not self.meta_lr > 0:
             raise ValueError(f"meta_lr={self.meta_lr} must be > 0")
 
@@ -85,7 +94,8 @@ class L2OTrainConfig:
 # The shipped recipes (python -m lab pretrain --only l2o-quadratic|l2o-mlp); wall times in the issue-5 note.
 RECIPES: dict[str, dict[str, Any]] = {
     "quadratic": dict(runs=600, batch=128, eval_every=25, keep_best=True),
-    "mlp": dict(runs=150, batch=8, eval_problems=20, eval_every=25, checkpoint_every=5),
+    "mlp": dict(runs=800, batch=8, meta_loss="log-mean", eval_problems=50, eval_every=50, keep_best=True,
+                checkpoint_every=5),
     "mlp-relu": dict(runs=150, batch=8, eval_problems=20, eval_every=25, checkpoint_every=5),
 }
 
@@ -135,6 +145,17 @@ def validation_score(opt: LSTMOptimizer, config: L2OTrainConfig) -> float:
     return float(run_learned(opt, problems, config.steps, make_generator(derive_seed(rng))).final.mean())
 
 
+def window_objective(losses: torch.Tensor, meta_loss: str) -> torch.Tensor:
+    """Return the scalar meta-objective of one unroll window from its losses ``[steps, problems]``."""
+    if meta_loss == "log-mean":
+        return losses.mean(1).clamp_min(1e-12).log().mean()
+    if meta_loss == "log":
+        return losses.clamp_min(1e-12).log().mean()
+    if meta_loss == "log-final":
+        return losses[-1].mean().clamp_min(1e-12).log()
+    return losses.mean()
+
+
 def meta_train_run(opt: LSTMOptimizer, meta_optimizer: torch.optim.Optimizer, problems, config: L2OTrainConfig,
                    rng: torch.Generator | None) -> float:
     """Optimize ``problems`` for ``config.steps`` steps, one meta-update per ``config.unroll``; return the
@@ -144,9 +165,8 @@ def meta_train_run(opt: LSTMOptimizer, meta_optimizer: torch.optim.Optimizer, pr
     total, done = 0.0, 0
     while done < config.steps:
         window = min(config.unroll, config.steps - done)
-        theta, state, meta = unroll(opt, problems, theta, state, window, rng)
-        objective = meta.clamp_min(1e-12).log() if config.log_meta_loss else meta
-        loss = objective.mean() / window
+        theta, state, losses = unroll(opt, problems, theta, state, window, rng, per_step=True)
+        loss = window_objective(losses, config.meta_loss)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"meta-loss became {loss.item()} with meta_lr {config.meta_lr:g}; lower meta_lr "
                                      f"(e.g. {config.meta_lr / 10:g})")
@@ -155,7 +175,7 @@ def meta_train_run(opt: LSTMOptimizer, meta_optimizer: torch.optim.Optimizer, pr
         torch.nn.utils.clip_grad_norm_(opt.parameters(), config.clip)
         meta_optimizer.step()
         theta, state = theta.detach(), detach_state(state)
-        total += float(meta.detach().mean()) / window
+        total += float(losses.detach().mean())
         done += window
     return total / -(-config.steps // config.unroll)
 

@@ -98,27 +98,29 @@ def gradients(problems: Problems, theta: torch.Tensor, rng: torch.Generator | No
 
 
 def unroll(optimizer: LSTMOptimizer, problems: Problems, theta: torch.Tensor, state: State, steps: int,
-           rng: torch.Generator | None = None, second_order: bool = False
+           rng: torch.Generator | None = None, second_order: bool = False, per_step: bool = False
            ) -> tuple[torch.Tensor, State, torch.Tensor]:
     """Take ``steps`` learned updates from ``theta [problems, dim]``; return ``(theta, state, meta_loss)``.
 
     ``meta_loss [problems]`` sums the loss at the ``steps`` points reached (``f(theta_1) .. f(theta_T)``) and is
-    differentiable with respect to the optimizer's weights. The loss at a point and the gradient taken there
-    share one draw (minibatch or noise) of ``rng``.
+    differentiable with respect to the optimizer's weights; with ``per_step`` it is those losses unsummed,
+    ``[steps, problems]``. The loss at a point and the gradient taken there share one draw (minibatch or
+    noise) of ``rng``.
     """
-    meta = torch.zeros(theta.shape[0], device=theta.device)
+    reached = []
     for t in range(steps + 1):
         if t > 0 and t == steps:
-            meta = meta + problems.loss(theta, rng)  # the last point: its loss, no step from it
+            reached.append(problems.loss(theta, rng))  # the last point: its loss, no step from it
             break
         losses, grad = gradients(problems, theta, rng, create_graph=second_order)
         if t > 0:
-            meta = meta + losses
+            reached.append(losses)
         if not second_order:
             grad = grad.detach()  # the paper's simplification: no derivative through the gradient
         update, state = optimizer(grad.reshape(-1), state)
         theta = theta + update.view_as(theta)
-    return theta, state, meta
+    table = torch.stack(reached) if reached else torch.zeros(0, theta.shape[0], device=theta.device)
+    return theta, state, table if per_step else table.sum(0)
 
 
 @dataclass

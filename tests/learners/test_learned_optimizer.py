@@ -4,6 +4,8 @@
 * one update against the LSTM equations written out here, not ``nn.LSTMCell``;
 * the truncated-BPTT meta-gradient: exact (second-order) against central finite differences of the unrolled
   meta-loss; the paper's first-order one finite and non-zero;
+* the per-step losses of an unroll add up to its meta-loss (same minibatches); the "log-mean" meta-loss's
+  gradient against the hand formula, and its invariance to the scale of the losses;
 * a short meta-training run that beats untuned SGD on held-out quadratics;
 * the hand-made baselines: one optimizer over stacked problems equals one per problem; tuning avoids divergence.
 """
@@ -17,7 +19,7 @@ import pytest
 import torch
 
 from lab.compute import make_generator
-from lab.l2o_training import L2OTrainConfig, train_l2o
+from lab.l2o_training import META_LOSSES, RECIPES, L2OTrainConfig, recipe, train_l2o, window_objective
 from lab.learners.hand_optimizers import run_hand, tune_learning_rates
 from lab.learners.learned_optimizer import (
     LSTMOptimizer,
@@ -26,7 +28,7 @@ from lab.learners.learned_optimizer import (
     run_learned,
     unroll,
 )
-from lab.tasks.optimizees import QuadraticFamily, Quadratics, held_out_rng
+from lab.tasks.optimizees import MLPFamily, QuadraticFamily, Quadratics, held_out_rng
 
 
 def test_preprocessing_matches_a_hand_computation():
@@ -97,6 +99,45 @@ def test_first_order_meta_gradient_is_finite_and_non_zero():
     total = torch.cat([g.flatten() for g in grads])
     assert bool(torch.isfinite(total).all())
     assert float(total.abs().sum()) > 0
+
+
+def test_per_step_losses_add_up_to_the_meta_loss_with_the_same_minibatches():
+    torch.manual_seed(0)
+    opt = LSTMOptimizer()
+    problems = MLPFamily(hidden=4, batch_size=8).sample(make_generator(1), 3)
+    theta = problems.init()
+    _, _, summed = unroll(opt, problems, theta, opt.initial_state(theta.numel()), 5, make_generator(2))
+    _, _, table = unroll(opt, problems, theta, opt.initial_state(theta.numel()), 5, make_generator(2),
+                         per_step=True)
+    assert table.shape == (5, 3)
+    assert torch.allclose(table.sum(0), summed, rtol=1e-6)
+
+
+def test_log_mean_meta_loss_weighs_every_step_the_same_whatever_its_scale():
+    losses = torch.tensor([[100.0, 300.0, 200.0], [1.0, 5.0, 0.5], [0.01, 0.05, 0.03]], dtype=torch.float64,
+                          requires_grad=True)
+    (grad,) = torch.autograd.grad(window_objective(losses, "log-mean"), losses)
+    steps, problems = losses.shape
+    by_hand = 1 / (steps * problems * losses.detach().mean(1, keepdim=True)).expand(-1, problems)
+    assert torch.allclose(grad, by_hand)
+    # every step's gradients sum to the same total (1 / steps) whatever its loss level ...
+    assert torch.allclose((grad * losses).sum(1), torch.full((steps,), 1 / steps, dtype=torch.float64))
+    # ... and within a step a problem weighs by its loss, as in the evaluated mean
+    (plain,) = torch.autograd.grad(window_objective(losses, "sum"), losses)
+    assert torch.allclose(plain, torch.full_like(plain, 1 / (steps * problems)))
+    (scaled,) = torch.autograd.grad(window_objective(losses * 1000, "log-mean"), losses)
+    assert torch.allclose(scaled, grad)  # invariant to the scale of the problems' losses
+    (per_problem,) = torch.autograd.grad(window_objective(losses, "log"), losses)
+    assert torch.allclose(per_problem, 1 / (steps * problems * losses.detach()))
+    (final,) = torch.autograd.grad(window_objective(losses, "log-final"), losses)
+    assert torch.equal(final[:-1], torch.zeros_like(final[:-1]))  # only the window's last step counts
+    assert torch.allclose(final[-1], 1 / (problems * losses.detach()[-1].mean()).expand(problems))
+
+
+def test_meta_loss_must_be_one_of_the_known_ones():
+    with pytest.raises(ValueError, match="meta_loss='mean'; choose one of sum, log-mean, log, log-final"):
+        L2OTrainConfig(meta_loss="mean")
+    assert {recipe(p).meta_loss for p in RECIPES} <= set(META_LOSSES)
 
 
 @pytest.mark.slow

@@ -56,7 +56,7 @@ from lab.tasks.base import EpisodeBatch, check_positive
 from lab.tasks.episodes import FewShotFamily
 from lab.tasks.splits import DATA_SOURCES, data_split
 
-SAMPLERS = ("prior", "recombine")
+SAMPLERS = ("prior", "recombine", "splice")
 
 
 @dataclass
@@ -148,14 +148,16 @@ def budget_class_ids(train_source, real_classes: int, budget_seed: int) -> list[
 
 def virtual_episode(generator: CharacterVAE, n_way: int, k_shot: int, n_query: int, rng: torch.Generator,
                     pool: torch.Tensor | None = None, temperature: float = 1.0,
-                    sizes: HandJitter | None = None, mix: int = 2, rotate: bool = False) -> EpisodeBatch:
+                    sizes: HandJitter | None = None, mix: int = 2, rotate: bool = False,
+                    splice: bool = False) -> EpisodeBatch:
     """Return one virtual episode (a task axis of 1): ``n_way`` new classes, ``k_shot + n_query`` drawings each.
 
     With ``pool`` (real class codes ``[P, Dc]``) each class code is a random convex mix of ``mix`` pool codes
     (two: a uniform weight; more: flat-Dirichlet weights) plus prior noise scaled by ``temperature / 2``;
     without it, a prior draw. With ``rotate`` each class is turned by its own random multiple of 90 degrees
-    (all its drawings alike: a new class, as Omniglot's rotated training classes are). Drawings are jittered
-    by ``sizes`` (default :class:`HandJitter`), as real training drawings are.
+    (all its drawings alike: a new class, as Omniglot's rotated training classes are). With ``splice`` each
+    class's canonical drawing joins parts of two (see :func:`spliced_canon`). Drawings are jittered by
+    ``sizes`` (default :class:`HandJitter`), as real training drawings are.
     """
     per = k_shot + n_query
     c, z = sample_codes(generator.config, n_way, per, rng, temperature)
@@ -170,7 +172,11 @@ def virtual_episode(generator: CharacterVAE, n_way: int, k_shot: int, n_query: i
             weight = (weight / weight.sum(1, keepdim=True)).to(pool.device)
             c = (weight.unsqueeze(-1) * pool[pick]).sum(1) + 0.5 * c.to(pool.device)
     with torch.no_grad():
-        images = generator.decode(c.unsqueeze(1).expand(-1, per, -1), z.to(c.device))
+        if splice:
+            images = generator.draw(spliced_canon(generator, c, rng).unsqueeze(1).expand(-1, per, -1, -1, -1),
+                                    z.to(c.device))
+        else:
+            images = generator.decode(c.unsqueeze(1).expand(-1, per, -1), z.to(c.device))
     if rotate:
         turns = torch.randint(4, (n_way,), generator=rng, device=rng.device).cpu()
         for r in range(1, 4):
@@ -183,6 +189,20 @@ def virtual_episode(generator: CharacterVAE, n_way: int, k_shot: int, n_query: i
     labels = torch.arange(n_way)
     return EpisodeBatch(support, labels.repeat_interleave(k_shot)[None], query,
                         labels.repeat_interleave(n_query)[None], {"virtual": True})
+
+
+def spliced_canon(generator: CharacterVAE, codes: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    """Return canonical drawings ``[N, 1, S, S]`` of new characters made of parts of old ones: each joins the
+    canonical drawing of its class code ``codes[i]`` on one side of a random line through the middle with
+    that of another row's code on the other side (strokes recombined, not blended)."""
+    n, s = len(codes), generator.config.image_size
+    canon = torch.sigmoid(generator.canonical_logits(codes)).reshape(n, 1, s, s)
+    other = torch.randint(n, (n,), generator=rng, device=rng.device).to(codes.device)
+    angle = torch.rand(n, generator=rng, device=rng.device).to(codes.device) * 2 * math.pi
+    axis = torch.linspace(-1, 1, s, device=codes.device)
+    side = torch.cos(angle).view(n, 1, 1) * axis.view(1, 1, s) + torch.sin(angle).view(n, 1, 1) * axis.view(1, s, 1)
+    mask = (side > 0).to(canon.dtype).unsqueeze(1)
+    return mask * canon + (1 - mask) * canon[other]
 
 
 @contextmanager
@@ -310,7 +330,7 @@ def train_virtual(config: VirtualTrainConfig, run_dir: Path | str | None = None,
         if generator is not None:
             vae = generator_step(resumable.cosine_lr(config.gen_lr, config.lr_min, it - 1, config.iterations))
             sums["vae"].append(vae.loss.item())
-            pool = vae.class_mean.detach() if config.sampler == "recombine" else None
+            pool = vae.class_mean.detach() if config.sampler != "prior" else None
         for group in opt.param_groups:
             group["lr"] = resumable.cosine_lr(config.lr, config.lr_min, it - 1, config.iterations)
         episode = family.sample(rng, 1)
@@ -320,7 +340,8 @@ def train_virtual(config: VirtualTrainConfig, run_dir: Path | str | None = None,
         else:
             generator.eval()
             dream = virtual_episode(generator, config.train_way, config.train_shot, config.train_query, gen_rng,
-                                    pool, config.temperature, mix=config.mix, rotate=config.rotate)
+                                    pool, config.temperature, mix=config.mix, rotate=config.rotate,
+                                    splice=config.sampler == "splice")
             generator.train()
             if config.joint:
                 loss, r_loss, v_loss = joint_loss(learner, episode, dream, config.virtual_weight)

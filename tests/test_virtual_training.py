@@ -22,6 +22,7 @@ from lab.virtual_training import (
     budget_class_ids,
     joint_loss,
     real_statistics_only,
+    spliced_canon,
     train_virtual,
     virtual_episode,
 )
@@ -95,6 +96,31 @@ def test_mixing_many_real_codes_stays_between_them():
     virtual_episode(model, 50, 1, 1, make_generator(3), pool, mix=3)
     codes = seen[0][:, 0]  # the prior noise adds at most a few units to a mix of 100..300
     assert float(codes.min()) > 95 and float(codes.max()) < 305 and float(codes.std()) > 20
+
+
+class _Flat(CharacterVAE):
+    """Canonical drawing of class code ``c``: every pixel at ``sigmoid(c[0])`` (so each class is recognisable)."""
+
+    def canonical_logits(self, class_code: torch.Tensor) -> torch.Tensor:
+        return class_code[..., :1, None, None].expand(*class_code.shape[:-1], 1, 28, 28)
+
+
+def test_spliced_characters_join_two_canonical_drawings_along_a_line():
+    model = _Flat(CharacterVAEConfig(hidden=16))
+    codes = torch.linspace(-3, 3, 30).unsqueeze(1).expand(30, 16)
+    shade = torch.sigmoid(codes[:, 0])
+    out = spliced_canon(model, codes, make_generator(8))
+    joined = 0
+    for i, row in enumerate(out.squeeze(1)):
+        values = (row * 1e4).round().unique()  # to 1e-4: SIMD and scalar sigmoids may differ in the last bit
+        own = (row - shade[i]).abs() < 1e-5
+        assert bool(own.any()) and len(values) <= 2  # its own drawing on one side, another's on the other
+        if len(values) == 2:
+            joined += 1
+            assert 0.15 < float(own.float().mean()) < 0.85
+            # A line through the middle: a pixel is on the own side iff its mirror through the centre is not.
+            assert bool((own ^ own.flip(-1, -2)).all())
+    assert joined >= 25  # the other drawing is rarely the same class (1 in 30)
 
 
 def test_joint_episode_loss_is_one_episode_of_real_and_dreamt_ways():

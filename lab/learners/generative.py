@@ -106,9 +106,14 @@ class CharacterVAE(nn.Module):
     def decode(self, class_code: torch.Tensor, style_code: torch.Tensor) -> torch.Tensor:
         """Return ink probabilities ``[..., 1, S, S]`` in [0, 1]: the canonical drawing of each class code
         ``[..., class_dim]`` re-drawn by the hand of the matching style code ``[..., style_dim]``."""
+        return self.draw(torch.sigmoid(self.canonical_logits(class_code)), style_code)
+
+    def draw(self, canonical: torch.Tensor, style_code: torch.Tensor) -> torch.Tensor:
+        """Return ink probabilities ``[..., 1, S, S]`` in [0, 1]: canonical drawings (ink probabilities
+        ``[..., 1, S, S]``) re-drawn by the hand of the matching style code ``[..., style_dim]``."""
         c = self.config
-        lead = class_code.shape[:-1]
-        canon = torch.sigmoid(self.canonical_logits(class_code)).reshape(-1, 1, c.image_size, c.image_size)
+        lead = style_code.shape[:-1]
+        canon = canonical.reshape(-1, 1, c.image_size, c.image_size)
         p = torch.tanh(self.hand(style_code.reshape(-1, c.style_dim)))
         angle, log_sx, log_sy = p[:, 0] * c.max_rotate, p[:, 1] * c.max_scale, p[:, 2] * c.max_scale
         shear, shift, pen = p[:, 3] * c.max_shear, p[:, 4:6] * c.max_shift, p[:, 6]

@@ -67,11 +67,18 @@ def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positiv
     p.add_argument("--read-heads", type=positive_int, default=4, help="R")
     p.add_argument("--gamma", type=float, default=net.get("gamma", 0.95), help="usage decay in [0, 1]")
     p.add_argument("--controller", type=positive_int, default=200, help="LSTM units")
+    p.add_argument("--write-key", action="store_true",
+                   help="write the read key itself into memory (the paper) instead of a separate write vector")
+    p.add_argument("--feature-keys", action="store_true",
+                   help="add a linear map of the image features to the read keys (not in the paper)")
     p.add_argument("--encoder", choices=ENCODERS, default="pixels",
                    help="image features: the flattened pixels (the paper) or a small learned conv net")
     p.add_argument("--encoder-channels", type=positive_int, default=32, help="feature maps per conv block")
     p.add_argument("--aux-weight", type=float, default=0.0,
                    help="weight of an extra training-class loss on the conv features (0: off; needs --encoder conv)")
+    p.add_argument("--init-from", default=None,
+                   help="start from the weights of this MANN checkpoint stem (its baseline from <stem>_lstm), e.g. "
+                        "one trained on glyphs with the same net options")
     p.add_argument("--no-augment", action="store_true", help="no hand jitter of Omniglot training drawings")
     p.add_argument("--no-baseline", action="store_true", help="skip the LSTM baseline")
     p.add_argument("--seed", type=seed_int, default=0)
@@ -84,14 +91,26 @@ def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positiv
     return p
 
 
+def _init_stem(stem: str | None, learner: str) -> str | None:
+    """Return the checkpoint stem ``learner`` starts from: ``stem`` for the MANN, ``<stem>_lstm`` for its baseline."""
+    if stem is None:
+        return None
+    stem = str(Path(stem.removesuffix(".pt").removesuffix(".json")).expanduser())
+    return stem if learner == "mann" else f"{stem}_lstm"
+
+
 def train_config(a: argparse.Namespace, learner: str = "mann") -> MANNTrainConfig:
     """Return the training config for parsed ``train mann`` options."""
     net = {"n_classes": a.classes, "label_mode": a.labels, "memory_slots": a.memory_slots,
            "memory_width": a.memory_width, "read_heads": a.read_heads, "gamma": a.gamma, "controller": a.controller,
            "encoder": a.encoder, "encoder_channels": a.encoder_channels}
+    if a.write_key:  # only when asked: the resume keys of runs made before the option existed still match
+        net["write_key"] = True
+    if a.feature_keys:
+        net["feature_keys"] = True
     return MANNTrainConfig(learner=learner, data=a.data, omniglot=a.omniglot, net=net,
                            episode_length=a.length or 10 * a.classes, batch=a.batch, iterations=a.iterations,
-                           lr=a.lr, lr_min=a.lr if a.lr_min is None else a.lr_min, augment=not a.no_augment, aux_weight=a.aux_weight, seed=a.seed, eval_episodes=a.eval_episodes,
+                           lr=a.lr, lr_min=a.lr if a.lr_min is None else a.lr_min, augment=not a.no_augment, aux_weight=a.aux_weight, init_from=_init_stem(a.init_from, learner), seed=a.seed, eval_episodes=a.eval_episodes,
                            eval_every=max(1, min(GLYPH_RECIPE["eval_every"], a.iterations)))
 
 
@@ -121,6 +140,10 @@ def run_train(a: argparse.Namespace) -> int:
     out_dir = ensure_dir(Path(a.out).expanduser() if a.out else models_dir())
     name = a.name or f"mann_{a.data}_seed{a.seed}"
     runs = Path(a.runs).expanduser() if a.runs else out_dir.parent / "runs"
+    for config in configs:
+        if config.init_from is not None and not Path(config.init_from + ".pt").expanduser().exists():
+            raise ValueError(f"--init-from: {config.init_from}.pt not found (the baseline starts from <stem>_lstm; "
+                             f"pass --no-baseline to train the MANN alone)")
     for config in configs:
         stem = out_dir / (name if config.learner == "mann" else f"{name}_lstm")
         result = train_mann(config, out=stem, run_dir=runs, on_progress=_printer(config.learner))

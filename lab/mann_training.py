@@ -54,6 +54,7 @@ class MANNTrainConfig:
     clip: float = 10.0  # gradient-norm clipping
     augment: bool = True  # hand jitter of Omniglot training drawings (glyphs need none)
     aux_weight: float = 0.0  # > 0: add this times a training-class cross-entropy on the conv features (see below)
+    init_from: str | None = None  # a checkpoint stem of the same learner to start from (e.g. one trained on glyphs)
     seed: int = 0
     eval_every: int = 250
     eval_episodes: int = 200
@@ -76,11 +77,13 @@ class MANNTrainConfig:
         MANNConfig(**self.net)  # validates the net's fields
 
     def card(self) -> dict[str, Any]:
-        """Return the JSON-ready config stored in the checkpoint card (``aux_weight`` only when used, so the
-        resume keys of runs made before it existed still match)."""
+        """Return the JSON-ready config stored in the checkpoint card (``aux_weight`` and ``init_from`` only
+        when used, so the resume keys of runs made before they existed still match)."""
         card = asdict(self)
         if not self.aux_weight:
             card.pop("aux_weight")
+        if self.init_from is None:
+            card.pop("init_from")
         return card
 
 
@@ -157,15 +160,20 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
 
     ``on_progress`` is called every ``log_every`` iterations and after each held-out measurement; returning
     ``False`` stops training (the resumable state is saved, the final checkpoint is not). ``half`` stores the
-    final weights as float16 (half the size; used for the shipped checkpoints). ``init_from`` starts from
-    the weights of a checkpoint of the same learner (e.g. the glyph MANN, then Omniglot); it is recorded in
-    the card's ``extra``, not in the resume key, so give such a run its own ``run_dir``.
+    final weights as float16 (half the size; used for the shipped checkpoints). ``init_from`` (default
+    ``config.init_from``) starts from the weights of a checkpoint of the same learner (e.g. the glyph MANN,
+    then Omniglot); it is recorded in the card's ``extra`` and, when it comes from the config, in the resume key.
     """
+    init_from = config.init_from if init_from is None else init_from
     rng = make_generator(config.seed)
     model = build_mann(config.learner, config.net)
     load_params_(model, random_init(model, derive_seed(rng)))
     if init_from is not None:
         state, _ = load_checkpoint(init_from, config.learner)
+        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        if shapes != {k: tuple(v.shape) for k, v in state.items()}:
+            raise ValueError(f"init_from {init_from} holds another network than this run's net options "
+                             f"{config.net}; start from a checkpoint trained with the same ones")
         model.load_state_dict({k: v.float() for k, v in state.items()})
     model.to(device)
     family, held_out, description = families(config, model.config)

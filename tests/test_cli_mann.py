@@ -69,6 +69,24 @@ def test_conv_encoder_with_the_aux_loss_trains_continues_and_evaluates(assets, t
     assert {r["method"] for r in report["results"]} == {"mann", "mann-lstm"}
 
 
+def test_init_from_starts_both_learners_from_a_pair_and_refuses_a_mismatch(assets, tmp_path, capsys):
+    out, runs = tmp_path / "models", tmp_path / "runs"
+    conv = [*TINY, "--encoder", "conv", "--encoder-channels", "3", "--out", str(out), "--runs", str(runs)]
+    assert main(["train", "mann", *conv, "--iterations", "2", "--name", "first"]) == 0
+    assert main(["train", "mann", *conv, "--iterations", "1", "--name", "second", "--init-from", str(out / "first")]) == 0
+    for suffix in ("", "_lstm"):
+        card = json.loads((out / f"second{suffix}.json").read_text())
+        assert card["config"]["init_from"] == str(out / f"first{suffix}")
+        assert card["extra"]["init_from"] == str(out / f"first{suffix}")
+    capsys.readouterr()
+    assert main(["train", "mann", *TINY, "--out", str(out), "--runs", str(runs), "--iterations", "1", "--name", "third",
+                 "--init-from", str(out / "first")]) == 2  # pixels from a conv checkpoint
+    err = capsys.readouterr().err.strip()
+    assert "holds another network" in err and len(err.splitlines()) == 1
+    assert main(["train", "mann", *conv, "--iterations", "1", "--init-from", str(tmp_path / "none")]) == 2
+    assert "none.pt not found" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["eval", "mann", "--episodes", "1"], "at least 2 episodes"),
     (["eval", "mann", "--classes", "3", "--episodes", "2"], "trained with 5 classes"),

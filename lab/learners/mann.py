@@ -16,17 +16,18 @@ and the class scores are a linear map of ``[h_t, r_t]``. Memory is reset at the 
 the weights are not: fast binding in the memory, slow learning in the weights.
 
 Simplifications against the paper, flagged: the write vector is a separate ``a`` (as in the public
-reproductions; the paper writes the key itself); reads have a learned key strength ``beta >= 1`` (from
-the Neural Turing Machine; the paper's plain softmax over cosines in [-1, 1] is nearly uniform over 128
-slots and was slow to train; ``key_strength=False`` restores it); each head writes its own least-used
-slot.
+reproductions; the paper writes the key itself: ``write_key=True``); reads have a learned key strength
+``beta >= 1`` (from the Neural Turing Machine; the paper's plain softmax over cosines in [-1, 1] is nearly
+uniform over 128 slots and was slow to train; ``key_strength=False`` restores it); each head writes its
+own least-used slot.
 
 Optional, not in the paper: ``encoder="conv"`` puts a small learned conv net (three stride-2 3x3 conv
 blocks, :func:`image_encoder`) in front of the controller instead of the flattened pixels, trained end to
 end with the rest; the episode protocol, memory and LRUA are unchanged. Cosine reads over pixel-level
 features transfer poorly to new Omniglot alphabets when only ~150 training characters are available; the
-default stays ``"pixels"`` (the paper, and the shipped glyph model). :func:`lrua_write_weights`, :func:`least_used` and :func:`cosine_read_weights` are the maths as pure
-functions; :class:`MANNTrace` keeps every step's read/write weights and usage for the Memory page.
+default stays ``"pixels"`` (the paper, and the shipped glyph model).
+
+:func:`lrua_write_weights`, :func:`least_used` and :func:`cosine_read_weights` are the maths as pure functions; :class:`MANNTrace` keeps every step's read/write weights and usage for the Memory page.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class MANNConfig:
     read_heads: int = 4  # R
     gamma: float = 0.95  # usage decay; the paper's reproductions use 0.95-0.99
     key_strength: bool = True  # learned beta >= 1 sharpening the cosine reads (not in the paper)
+    write_key: bool = False  # write the read key itself (the paper) instead of a separate write vector a
+    feature_keys: bool = False  # add a linear map of the image features to the keys (not in the paper)
     encoder: str = "pixels"  # pixels (the paper: the flattened image) | conv (a small learned conv net, not in the paper)
     encoder_channels: int = 32  # feature maps of each conv block (encoder="conv")
 
@@ -171,9 +174,18 @@ class MANN(nn.Module):
         self.encoder = image_encoder(c)
         self.input_gates = nn.Linear(c.feature_width + label_width(c.label_mode, c.n_classes), 4 * c.controller)
         self.recurrent_gates = nn.Linear(r * m + c.controller, 4 * c.controller, bias=False)
-        # Per head: key (M), write vector (M), write gate (1), key strength (1).
-        self.heads = nn.Linear(c.controller, r * (2 * m + 2))
+        # Per head: key (M), write vector (M; none with write_key), write gate (1), key strength (1).
+        self.heads = nn.Linear(c.controller, r * self.head_width)
         self.output = nn.Linear(c.controller + r * m, c.n_outputs)
+        # feature_keys: a direct path from the image to its keys, so that two drawings with similar features
+        # look each other up without the image having to pass through the LSTM's history-laden state first.
+        self.feature_keys = nn.Linear(c.feature_width, r * m, bias=False) if c.feature_keys else None
+
+    @property
+    def head_width(self) -> int:
+        """Return the controller outputs per head: key, write vector (unless ``write_key``), gate, strength."""
+        m = self.config.memory_width
+        return m + 2 if self.config.write_key else 2 * m + 2
 
     def initial_state(self, batch: int, device: torch.device | str | None = None) -> MemoryState:
         """Return the state at the start of an episode: memory at a small constant, no usage, no reads."""
@@ -186,20 +198,22 @@ class MANN(nn.Module):
                            zeros(batch, c.read_heads * c.memory_width, device=device),
                            zeros(batch, c.controller, device=device), zeros(batch, c.controller, device=device))
 
-    def step(self, x_gates: torch.Tensor, state: MemoryState
+    def step(self, x_gates: torch.Tensor, state: MemoryState, x_keys: torch.Tensor | None = None
              ) -> tuple[torch.Tensor, MemoryState, dict[str, torch.Tensor]]:
         """Return ``(logits [B, C], next state, this step's write weights and wiped slot)`` for the input part
-        of the controller's gates ``x_gates`` ``[B, 4H]`` (``input_gates`` of the image and previous label)."""
+        of the controller's gates ``x_gates`` ``[B, 4H]`` (``input_gates`` of the image and previous label)
+        and, with ``feature_keys``, the image's part of the keys ``x_keys`` ``[B, R*M]``."""
         c = self.config
         r, m = c.read_heads, c.memory_width
         gates = x_gates + self.recurrent_gates(torch.cat([state.reads, state.h], dim=-1))
         i, f, g, o = gates.chunk(4, dim=-1)
         cell = torch.sigmoid(f) * state.c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(cell)
-        out = self.heads(h).view(-1, r, 2 * m + 2)
-        keys, vectors = torch.tanh(out[..., :m]), torch.tanh(out[..., m:2 * m])
-        gate = torch.sigmoid(out[..., 2 * m])
-        strength = 1 + F.softplus(out[..., 2 * m + 1]) if c.key_strength else None
+        out = self.heads(h).view(-1, r, self.head_width)
+        keys = torch.tanh(out[..., :m] if x_keys is None else out[..., :m] + x_keys.view(-1, r, m))
+        vectors = keys if c.write_key else torch.tanh(out[..., m:2 * m])
+        gate = torch.sigmoid(out[..., -2])
+        strength = 1 + F.softplus(out[..., -1]) if c.key_strength else None
         least = least_used(state.usage, r)
         write_weights = lrua_write_weights(gate, state.read_weights, least)
         memory = write_memory(state.memory, write_weights, vectors, least[:, 0])
@@ -213,11 +227,13 @@ class MANN(nn.Module):
     def forward(self, batch: MANNEpisodes, record: bool = False, keep_memory: bool = False) -> MANNTrace:
         """Return the trace of ``batch``'s episodes, run from a fresh memory each; with ``record`` also the
         read/write weights and usage of every step, with ``keep_memory`` the memory after every step."""
-        inputs = self.input_gates(episode_inputs(batch, self.encoder))  # [B, T, 4H]
+        x = episode_inputs(batch, self.encoder)
+        inputs = self.input_gates(x)  # [B, T, 4H]
+        keys = self.feature_keys(x[..., :self.config.feature_width]) if self.feature_keys is not None else None
         state = self.initial_state(inputs.shape[0], inputs.device)
         logits, rec = [], {"read": [], "write": [], "usage": [], "wiped": [], "memory": []}
         for t in range(inputs.shape[1]):
-            out, state, wrote = self.step(inputs[:, t], state)
+            out, state, wrote = self.step(inputs[:, t], state, None if keys is None else keys[:, t])
             logits.append(out)
             if record:
                 rec["read"].append(state.read_weights), rec["write"].append(wrote["write"])

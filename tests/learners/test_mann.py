@@ -196,3 +196,33 @@ def test_configs_without_an_encoder_field_are_the_papers_pixels() -> None:
     assert sorted(k for k in _model().state_dict() if "encoder" in k) == []
     with pytest.raises(ValueError, match="encoder='resnet'"):
         MANNConfig(encoder="resnet")
+
+
+def test_write_key_writes_the_read_key_itself() -> None:
+    model = _model(write_key=True)
+    assert model.heads.out_features == 2 * (5 + 2)  # per head: key, gate, strength (no write vector)
+    state = model.initial_state(1)
+    x = torch.randn(1, 4 * model.config.controller, generator=make_generator(2))
+    _, new, wrote = model.step(x, state)
+    h = new.h
+    out = model.heads(h).view(1, 2, 7)
+    keys = torch.tanh(out[..., :5])
+    expected = write_memory(state.memory, wrote["write"], keys, wrote["wiped"])
+    assert torch.allclose(new.memory, expected, atol=1e-6)
+    strength = 1 + torch.nn.functional.softplus(out[..., -1])
+    assert torch.allclose(new.read_weights, cosine_read_weights(keys, expected, strength), atol=1e-6)
+
+
+def test_feature_keys_add_a_linear_map_of_the_image_to_the_keys() -> None:
+    model, batch = _model(feature_keys=True, write_key=True), _episodes()
+    trace = model(batch, record=True, keep_memory=True)
+    x = episode_inputs(batch)
+    inputs, extra = model.input_gates(x), x[..., :16] @ model.feature_keys.weight.T  # 4x4 pixels per image
+    state = model.initial_state(2)
+    for t in range(9):
+        before = state
+        logits, state, wrote = model.step(inputs[:, t], state, extra[:, t])
+        keys = torch.tanh(model.heads(state.h).view(2, 2, 7)[..., :5] + extra[:, t].view(2, 2, 5))
+        assert torch.allclose(state.memory, write_memory(before.memory, wrote["write"], keys, wrote["wiped"]), atol=1e-6)
+        assert torch.allclose(logits, trace.logits[:, t], atol=1e-6)
+    assert _model().feature_keys is None

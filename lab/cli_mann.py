@@ -76,6 +76,12 @@ def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positiv
     p.add_argument("--encoder-channels", type=positive_int, default=32, help="feature maps per conv block")
     p.add_argument("--aux-weight", type=float, default=0.0,
                    help="weight of an extra training-class loss on the conv features (0: off; needs --encoder conv)")
+    p.add_argument("--feature-norm", type=float, default=0.0,
+                   help="scale each image's conv features to this length (0: as they come)")
+    p.add_argument("--encoder-warmup", type=int, default=0,
+                   help="first iterations train only the conv encoder, classifying the training characters")
+    p.add_argument("--encoder-lr", type=float, default=1.0,
+                   help="after the warm-up the encoder learns at this times --lr (0: frozen)")
     p.add_argument("--init-from", default=None,
                    help="start from the weights of this MANN checkpoint stem (its baseline from <stem>_lstm), e.g. "
                         "one trained on glyphs with the same net options")
@@ -108,9 +114,11 @@ def train_config(a: argparse.Namespace, learner: str = "mann") -> MANNTrainConfi
         net["write_key"] = True
     if a.feature_keys:
         net["feature_keys"] = True
+    if a.feature_norm:
+        net["feature_norm"] = a.feature_norm
     return MANNTrainConfig(learner=learner, data=a.data, omniglot=a.omniglot, net=net,
                            episode_length=a.length or 10 * a.classes, batch=a.batch, iterations=a.iterations,
-                           lr=a.lr, lr_min=a.lr if a.lr_min is None else a.lr_min, augment=not a.no_augment, aux_weight=a.aux_weight, init_from=_init_stem(a.init_from, learner), seed=a.seed, eval_episodes=a.eval_episodes,
+                           lr=a.lr, lr_min=a.lr if a.lr_min is None else a.lr_min, augment=not a.no_augment, aux_weight=a.aux_weight, encoder_warmup=a.encoder_warmup, encoder_lr=a.encoder_lr, init_from=_init_stem(a.init_from, learner), seed=a.seed, eval_episodes=a.eval_episodes,
                            eval_every=max(1, min(GLYPH_RECIPE["eval_every"], a.iterations)))
 
 

@@ -54,6 +54,8 @@ class MANNTrainConfig:
     clip: float = 10.0  # gradient-norm clipping
     augment: bool = True  # hand jitter of Omniglot training drawings (glyphs need none)
     aux_weight: float = 0.0  # > 0: add this times a training-class cross-entropy on the conv features (see below)
+    encoder_warmup: int = 0  # first iterations: train only the conv encoder, classifying the training characters
+    encoder_lr: float = 1.0  # after the warm-up the encoder learns at this times the rate (0: frozen)
     init_from: str | None = None  # a checkpoint stem of the same learner to start from (e.g. one trained on glyphs)
     seed: int = 0
     eval_every: int = 250
@@ -69,21 +71,26 @@ class MANNTrainConfig:
             check_positive(name, getattr(self, name))
         if not (math.isfinite(self.aux_weight) and self.aux_weight >= 0):
             raise ValueError(f"aux_weight={self.aux_weight} must be finite and >= 0")
-        if self.aux_weight > 0 and self.net.get("encoder", "pixels") != "conv":
-            raise ValueError("aux_weight > 0 trains the conv encoder's features; it needs encoder='conv'")
+        if not (math.isfinite(self.encoder_lr) and self.encoder_lr >= 0):
+            raise ValueError(f"encoder_lr={self.encoder_lr} must be finite and >= 0")
+        if not (isinstance(self.encoder_warmup, int) and self.encoder_warmup >= 0):
+            raise ValueError(f"encoder_warmup={self.encoder_warmup!r} must be a whole number >= 0")
+        if (self.aux_weight > 0 or self.encoder_warmup > 0 or self.encoder_lr != 1) and \
+                self.net.get("encoder", "pixels") != "conv":
+            raise ValueError("aux_weight, encoder_warmup and encoder_lr train the conv encoder; they need encoder='conv'")
         if not (self.lr > 0 and math.isfinite(self.lr) and 0 <= self.lr_min <= self.lr and self.clip > 0):
             raise ValueError(f"lr={self.lr}, lr_min={self.lr_min}, clip={self.clip}: need lr and clip finite "
                              f"and > 0, 0 <= lr_min <= lr")
         MANNConfig(**self.net)  # validates the net's fields
 
     def card(self) -> dict[str, Any]:
-        """Return the JSON-ready config stored in the checkpoint card (``aux_weight`` and ``init_from`` only
-        when used, so the resume keys of runs made before they existed still match)."""
+        """Return the JSON-ready config stored in the checkpoint card (``aux_weight``, ``init_from``,
+        ``encoder_warmup`` and ``encoder_lr`` only when not their defaults, so the resume keys of runs made
+        before they existed still match)."""
         card = asdict(self)
-        if not self.aux_weight:
-            card.pop("aux_weight")
-        if self.init_from is None:
-            card.pop("init_from")
+        for name, default in (("aux_weight", 0.0), ("init_from", None), ("encoder_warmup", 0), ("encoder_lr", 1.0)):
+            if card[name] == default:
+                card.pop(name)
         return card
 
 
@@ -147,6 +154,11 @@ class FeatureClassifier(nn.Module):
         classes = batch.meta["class_ids"].gather(1, batch.labels)  # [B, T] training-set class of each step
         return F.cross_entropy(self.head(self._features), classes.flatten())
 
+    def correct(self, batch: MANNEpisodes) -> torch.Tensor:
+        """Return ``[B*T]`` bools: the head's class for each image of the last forward pass is right."""
+        classes = batch.meta["class_ids"].gather(1, batch.labels)
+        return self.head(self._features).argmax(-1) == classes.flatten()
+
     def detach(self) -> None:
         """Remove the hook from the MANN's encoder."""
         self._hook.remove()
@@ -179,11 +191,14 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
     family, held_out, description = families(config, model.config)
     eval_seed = derive_seed(make_generator(config.seed + 1))
     aux = None
-    if config.aux_weight > 0:
+    if config.aux_weight > 0 or config.encoder_warmup > 0:
         aux = FeatureClassifier(model, family.source.n_classes)
         load_params_(aux, random_init(aux, derive_seed(rng)))
         aux.to(device)
-    optimizer = torch.optim.Adam([*model.parameters(), *(aux.parameters() if aux else [])], lr=config.lr)
+    encoder = list(model.encoder.parameters()) if config.encoder_lr != 1 else []
+    rest = [p for p in model.parameters() if all(p is not q for q in encoder)] + list(aux.parameters() if aux else [])
+    groups = [{"params": rest, "scale": 1.0}] + ([{"params": encoder, "scale": config.encoder_lr}] if encoder else [])
+    optimizer = torch.optim.Adam(groups, lr=config.lr)
     card = config.card()
     if config.lr_min == config.lr:  # a constant rate: a longer run passes through a shorter one's states
         card.pop("iterations")
@@ -226,13 +241,19 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
     model.train()
     losses, accs, stopped, it = [], [], False, start
     for it in range(start + 1, config.iterations + 1):
+        warming = it <= config.encoder_warmup
         for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(config.lr, config.lr_min, it - 1, config.iterations)
+            group["lr"] = cosine_lr(config.lr, config.lr_min, it - 1, config.iterations) * (
+                1.0 if warming else group.get("scale", 1.0))
         batch = family.sample(rng, config.batch).to(device)
-        trace = model(batch)
-        loss = episode_loss(trace, batch)
-        if aux is not None:
-            loss = loss + config.aux_weight * aux.loss(batch)
+        if warming:  # the encoder alone, on the training-class loss (the MANN's weights get no gradient)
+            model.encoder(batch.images.flatten(0, 1))
+            loss, right = aux.loss(batch), aux.correct(batch)
+        else:
+            trace = model(batch)
+            loss, right = episode_loss(trace, batch), correct_steps(trace, batch)
+            if aux is not None and config.aux_weight > 0:
+                loss = loss + config.aux_weight * aux.loss(batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()} at iteration {it} with --lr {config.lr:g}; "
                                      f"lower --lr (e.g. {config.lr / 10:g}); the last snapshot is kept")
@@ -241,7 +262,7 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
         optimizer.step()
         losses.append(loss.item())
-        accs.append(float(correct_steps(trace, batch).float().mean()))
+        accs.append(float(right.float().mean()))
         measured = measure(it) if it % config.eval_every == 0 or it == config.iterations else None
         if on_progress is not None and (it % log_every == 0 or measured is not None):
             report = MANNProgress(it, config.iterations, sum(losses) / len(losses), sum(accs) / len(accs),

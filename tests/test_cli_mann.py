@@ -95,7 +95,8 @@ def test_init_from_starts_both_learners_from_a_pair_and_refuses_a_mismatch(asset
     (["train", "mann", "--gamma", "1.5"], "gamma=1.5"),
     (["train", "mann", "--labels", "words"], "invalid choice"),
     (["train", "mann", "--memory-slots", "2", "--read-heads", "4"], "read_heads=4"),
-    (["train", "mann", "--aux-weight", "0.5"], "needs encoder='conv'"),
+    (["train", "mann", "--aux-weight", "0.5"], "need encoder='conv'"),
+    (["train", "mann", "--encoder-warmup", "100"], "need encoder='conv'"),
     (["train", "mann", "--encoder", "vit"], "invalid choice"),
 ])
 def test_bad_input_exits_2_with_one_line(assets, capsys, argv, message):

@@ -73,7 +73,7 @@ def test_feature_classifier_loss_is_the_training_class_cross_entropy_of_each_ima
 
 def test_aux_weight_needs_the_conv_encoder_and_stays_out_of_old_resume_keys() -> None:
     from lab.mann_training import MANNTrainConfig
-    with pytest.raises(ValueError, match="encoder='conv'"):
+    with pytest.raises(ValueError, match="need encoder='conv'"):
         MANNTrainConfig(aux_weight=0.5)
     with pytest.raises(ValueError, match="aux_weight=-1"):
         MANNTrainConfig(aux_weight=-1.0, net={"encoder": "conv"})

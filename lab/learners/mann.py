@@ -32,6 +32,7 @@ default stays ``"pixels"`` (the paper, and the shipped glyph model).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -61,6 +62,7 @@ class MANNConfig:
     feature_keys: bool = False  # add a linear map of the image features to the keys (not in the paper)
     encoder: str = "pixels"  # pixels (the paper: the flattened image) | conv (a small learned conv net, not in the paper)
     encoder_channels: int = 32  # feature maps of each conv block (encoder="conv")
+    feature_norm: float = 0.0  # > 0: each image's conv features are scaled to this Euclidean length
 
     def __post_init__(self) -> None:
         label_width(self.label_mode, self.n_classes)
@@ -69,6 +71,8 @@ class MANNConfig:
         for name in ("controller", "memory_slots", "memory_width", "read_heads", "image_size", "encoder_channels"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be a whole number >= 1")
+        if not (math.isfinite(self.feature_norm) and self.feature_norm >= 0):
+            raise ValueError(f"feature_norm={self.feature_norm} must be finite and >= 0")
         if self.read_heads > self.memory_slots:
             raise ValueError(f"read_heads={self.read_heads} needs at least as many memory slots "
                              f"(memory_slots={self.memory_slots})")
@@ -293,7 +297,26 @@ def image_encoder(config: MANNConfig) -> nn.Module | None:
         layers += [nn.Conv2d(channels, config.encoder_channels, 3, stride=2, padding=1),
                    nn.BatchNorm2d(config.encoder_channels), nn.ReLU()]
         channels = config.encoder_channels
-    return nn.Sequential(*layers, nn.Flatten())
+    layers.append(nn.Flatten())
+    if config.feature_norm > 0:
+        layers.append(FixedLength(config.feature_norm))
+    return nn.Sequential(*layers)
+
+
+class FixedLength(nn.Module):
+    """Scales each row ``[N, D]`` to Euclidean length ``length`` (no parameters).
+
+    Why: the conv features' size is free to drift in training (BatchNorm weights shrink them towards zero
+    when they do not help yet, or a classification loss grows them until the controller's gates saturate);
+    a fixed length keeps the controller's input in the range the flattened pixels have (length ~5-8).
+    """
+
+    def __init__(self, length: float) -> None:
+        super().__init__()
+        self.length = length
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=-1, eps=1e-8) * self.length
 
 
 def episode_inputs(batch: MANNEpisodes, encoder: nn.Module | None = None) -> torch.Tensor:

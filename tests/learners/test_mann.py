@@ -226,3 +226,12 @@ def test_feature_keys_add_a_linear_map_of_the_image_to_the_keys() -> None:
         assert torch.allclose(state.memory, write_memory(before.memory, wrote["write"], keys, wrote["wiped"]), atol=1e-6)
         assert torch.allclose(logits, trace.logits[:, t], atol=1e-6)
     assert _model().feature_keys is None
+
+
+def test_feature_norm_gives_every_image_features_of_that_length() -> None:
+    model = _model(encoder="conv", encoder_channels=16, feature_norm=5.0)
+    batch = _episodes()
+    features = episode_inputs(batch, model.encoder)[..., :16]  # 4x4 images: 16 channels x 1 x 1
+    assert torch.allclose(features.norm(dim=-1), torch.full((2, 9), 5.0), atol=1e-5)
+    with pytest.raises(ValueError, match="feature_norm=-1"):
+        MANNConfig(feature_norm=-1.0)

@@ -142,7 +142,9 @@ def conv_maml_losses(params: Params, batch: EpisodeBatch, steps: int, inner_lr: 
     """Return ``(per-task query losses [T], query logits [T, Q, N])`` of MAML on a Conv4 classifier.
 
     ``params`` are the starting fast weights shared by all tasks (Conv4 under ``body.`` plus the head).
-    ``strategy``: ``"loop"`` or ``"shared-support"`` (first support pass batched over tasks).
+    ``strategy``: ``"loop"``, ``"shared-support"`` (first support pass batched over tasks) or ``"vmap"`` (every
+    pass of every task under ``torch.func.vmap``: grouped convolutions, the GPU's choice; its losses carry the
+    whole meta-graph, and its logits come attached).
 
     When the losses are differentiable, each task's meta-gradient is taken as soon as its query loss is
     known and its graph freed (the documented way of learn2learn, higher and TorchOpt), so memory holds one
@@ -153,8 +155,8 @@ def conv_maml_losses(params: Params, batch: EpisodeBatch, steps: int, inner_lr: 
     blocks = conv4_layout(params)
     if blocks is None:
         raise ValueError("these weights are not a Conv4 classifier; use the vmap strategy")
-    if strategy not in ("shared-support", "loop"):
-        raise ValueError(f"strategy={strategy!r}; choose shared-support or loop")
+    if strategy not in ("shared-support", "loop", "vmap"):
+        raise ValueError(f"strategy={strategy!r}; choose shared-support, loop or vmap")
     eager = torch.is_grad_enabled() and any(p.requires_grad for p in params.values())
     if not eager:  # no meta-gradient wanted (evaluation); the inner steps still need autograd
         params, first_order = {k: v.detach().requires_grad_() for k, v in params.items()}, True
@@ -167,6 +169,18 @@ def conv_maml_losses(params: Params, batch: EpisodeBatch, steps: int, inner_lr: 
         g = grads if isinstance(grads, dict) else dict(zip(names, grads, strict=True))
         return {k: p[k] if g[k] is None else p[k] - inner_lr * (g[k].detach() if first_order else g[k])
                 for k in names}
+
+    if strategy == "vmap":
+        def one_task(sx: torch.Tensor, sy: torch.Tensor, qx: torch.Tensor, qy: torch.Tensor):
+            fast = params
+            for _ in range(steps):
+                fast = sgd(fast, grad(lambda p: support_loss(p, sx, sy, True))(fast))
+            out = conv4_logits(fast, qx, blocks, last_pool, True)
+            return F.cross_entropy(out, qy), out
+
+        with torch.enable_grad():
+            losses, logits = vmap(one_task)(batch.support_x, batch.support_y, batch.query_x, batch.query_y)
+        return (losses, logits) if eager else (losses.detach(), logits.detach())
 
     shared_grads = None
     if strategy == "shared-support" and steps > 0:

@@ -29,7 +29,7 @@ import torch
 
 from lab import resumable
 from lab.checkpoint import CheckpointError, check_state_matches, load_checkpoint, read_card, save_checkpoint
-from lab.compute import autocast, derive_seed, make_generator, to_device
+from lab.compute import autocast, derive_seed, make_generator, to_device, training_precision
 from lab.distributed import Distributed
 from lab.learners.fewshot import KINDS, build_model, evaluate_accuracy
 from lab.nets import load_params_, random_init
@@ -171,7 +171,9 @@ def train_fewshot(config: FewShotTrainConfig, out: Path | str | None = None, run
               if config.mix_glyphs else None)
     eval_seed = derive_seed(make_generator(config.seed + 1))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    key = resumable.resume_key(config.card())
+    # A bf16 run must not resume an fp32 one (or back); fp32 keys stay as they were, so old states resume.
+    precision = training_precision()
+    key = resumable.resume_key(config.card() | ({} if precision == "fp32" else {"precision": precision}))
     paths = (resumable.state_paths(run_dir, f"{config.learner}_{config.data}_seed{config.seed}", key)
              if run_dir is not None else None)
     start, curve, wall_before = 0, [], 0.0

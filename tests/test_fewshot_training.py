@@ -41,6 +41,15 @@ def test_stop_and_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
         assert torch.equal(v, resumed.model.state_dict()[k]), k
 
 
+def test_a_bf16_run_does_not_resume_an_fp32_run(tmp_path, monkeypatch):
+    train_fewshot(_tiny(), run_dir=tmp_path, on_progress=lambda p: p.iteration < 3, log_every=1)
+    monkeypatch.setenv("LAB_PRECISION", "bf16")
+    seen = []
+    train_fewshot(_tiny(), run_dir=tmp_path, on_progress=lambda p: seen.append(p.iteration), log_every=1)
+    assert seen[0] == 1, "the bf16 run picked up the fp32 run's state"
+    assert len(list(tmp_path.glob("*.state.pt"))) == 2  # one state per precision
+
+
 def test_cosine_schedule_runs_from_lr_to_lr_min():
     config = FewShotTrainConfig(iterations=100, lr=1e-3, lr_min=1e-5)
     assert cosine_lr(config, 0) == pytest.approx(1e-3)

@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:2] == ["train", "mann"]:  # its own options; see lab.cli_mann
         parser = cli_mann.train_parser(_Parser, "python -m lab train mann", positive_int, positive_float, seed_int)
         parser.set_defaults(command="train-mann")
-        argv = argv[2:]
+        argv = cli_mann.expand_recipe(argv[2:])
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2), already printed

@@ -21,12 +21,35 @@ import torch
 from lab.home import ensure_dir, models_dir
 from lab.learners.mann import ENCODERS
 from lab.mann_eval import INSTANCES, MANN_KINDS, evaluate_mann, shipped_mann_path
-from lab.mann_training import GLYPH_RECIPE, MANNProgress, MANNTrainConfig, mann_glyph_recipe, train_mann
+from lab.mann_training import (
+    GLYPH_RECIPE,
+    OMNIGLOT_RECIPE_ARGS,
+    MANNProgress,
+    MANNTrainConfig,
+    mann_glyph_recipe,
+    train_mann,
+)
 from lab.tasks.mann_episodes import LABEL_MODES
 from lab.tasks.splits import DATA_SOURCES
 
 PRETRAIN_NAME = "mann-glyphs"  # pretrain --only name
 EVAL_HELP = "Memory-augmented network (Santoro et al. 2016) vs LSTM: accuracy by instance on held-out classes"
+
+
+# Named recipes of `train mann --recipe NAME`: options put in front of the user's own (which win).
+# omniglot-conv: the recipe that reached the issue-4 table's Omniglot row (see lab.mann_training.OMNIGLOT_RECIPE).
+RECIPES: dict[str, list[str]] = {"omniglot-conv": OMNIGLOT_RECIPE_ARGS}
+
+
+def expand_recipe(argv: list[str]) -> list[str]:
+    """Return ``argv`` of ``train mann`` with the options of its ``--recipe NAME`` (if any, and known) put in
+    front, so that options given explicitly override the recipe's; ``--recipe`` itself stays for the parser."""
+    for i, token in enumerate(argv):
+        if token == "--recipe" and i + 1 < len(argv):
+            return RECIPES.get(argv[i + 1], []) + argv
+        if token.startswith("--recipe="):
+            return RECIPES.get(token.split("=", 1)[1], []) + argv
+    return argv
 
 
 def add_eval_arguments(p: argparse.ArgumentParser, positive_int: Callable, seed_int: Callable) -> None:
@@ -50,6 +73,9 @@ def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positiv
     """Return the parser of ``train mann`` (its options differ from the few-shot learners')."""
     d, net = MANNTrainConfig(), GLYPH_RECIPE["net"]
     p = parser_class(prog=prog, description="train a MANN and its LSTM baseline into the lab folder")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default=None,
+                   help="start from a named recipe's options (options given as well override them); "
+                        "omniglot-conv: " + " ".join(OMNIGLOT_RECIPE_ARGS))
     p.add_argument("--data", choices=DATA_SOURCES, default="glyphs")
     p.add_argument("--omniglot", default=None, help="Omniglot archives or folder (see lab.tasks.splits)")
     p.add_argument("--classes", type=int, default=5, help="classes per episode (>= 2)")
@@ -87,6 +113,8 @@ def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positiv
                         "one trained on glyphs with the same net options")
     p.add_argument("--no-augment", action="store_true", help="no hand jitter of Omniglot training drawings")
     p.add_argument("--no-baseline", action="store_true", help="skip the LSTM baseline")
+    p.add_argument("--baseline-iterations", type=positive_int, default=None,
+                   help="iterations of the LSTM baseline (default: --iterations)")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--eval-episodes", type=positive_int, default=d.eval_episodes,
                    help="held-out episodes in each progress check")
@@ -116,10 +144,11 @@ def train_config(a: argparse.Namespace, learner: str = "mann") -> MANNTrainConfi
         net["feature_keys"] = True
     if a.feature_norm:
         net["feature_norm"] = a.feature_norm
+    iterations = a.baseline_iterations if learner == "mann-lstm" and a.baseline_iterations else a.iterations
     return MANNTrainConfig(learner=learner, data=a.data, omniglot=a.omniglot, net=net,
-                           episode_length=a.length or 10 * a.classes, batch=a.batch, iterations=a.iterations,
+                           episode_length=a.length or 10 * a.classes, batch=a.batch, iterations=iterations,
                            lr=a.lr, lr_min=a.lr if a.lr_min is None else a.lr_min, augment=not a.no_augment, aux_weight=a.aux_weight, encoder_warmup=a.encoder_warmup, encoder_lr=a.encoder_lr, init_from=_init_stem(a.init_from, learner), seed=a.seed, eval_episodes=a.eval_episodes,
-                           eval_every=max(1, min(GLYPH_RECIPE["eval_every"], a.iterations)))
+                           eval_every=max(1, min(GLYPH_RECIPE["eval_every"], iterations)))
 
 
 def _printer(label: str, every_s: float = 10.0) -> Callable[[MANNProgress], None]:

@@ -303,3 +303,14 @@ GLYPH_RECIPE: dict[str, Any] = {"net": {"memory_slots": 40, "gamma": 0.95}, "epi
 def mann_glyph_recipe(learner: str = "mann", seed: int = 0) -> MANNTrainConfig:
     """Return the training config of the shipped ``mann_glyphs`` (or its baseline ``mann_glyphs_lstm``)."""
     return MANNTrainConfig(learner=learner, data="glyphs", seed=seed, **GLYPH_RECIPE)
+
+
+# The Omniglot recipe (`python -m lab train mann --recipe omniglot-conv`): train on images_background_small1
+# with rotations, test on the alphabets only in small2. The paper's protocol, memory and LRUA, with three
+# deviations in front of them, all for features that carry over to new alphabets (the note of issue 4 has
+# the search): a conv encoder (three stride-2 conv blocks, 32 maps) whose features are scaled to length 5;
+# its first 2000 iterations train only the encoder, classifying the training characters; then the MANN
+# trains on episodes with the encoder at a tenth of the rate; the keys get a direct linear map of the
+# features (feature_keys). ~0.1 s per warm-up iteration and ~0.28 s per MANN iteration on one free core.
+OMNIGLOT_RECIPE_ARGS: list[str] = ["--data", "omniglot", "--encoder", "conv", "--feature-norm", "5", "--feature-keys",
+                                   "--encoder-warmup", "2000", "--encoder-lr", "0.1", "--iterations", "8000"]

@@ -87,6 +87,27 @@ def test_init_from_starts_both_learners_from_a_pair_and_refuses_a_mismatch(asset
     assert "none.pt not found" in capsys.readouterr().err
 
 
+def test_baseline_iterations_train_the_lstm_for_its_own_count(assets, tmp_path):
+    out = tmp_path / "models"
+    assert main(["train", "mann", *TINY, "--iterations", "3", "--baseline-iterations", "1", "--out", str(out),
+                 "--runs", str(tmp_path / "runs"), "--name", "b"]) == 0
+    assert json.loads((out / "b.json").read_text())["extra"]["iterations"] == 3
+    assert json.loads((out / "b_lstm.json").read_text())["extra"]["iterations"] == 1
+
+
+def test_a_named_recipe_sets_options_that_explicit_ones_override(assets, tmp_path, capsys):
+    out = tmp_path / "models"
+    assert main(["train", "mann", "--recipe", "omniglot-conv", *TINY, "--data", "glyphs", "--encoder-warmup", "1",
+                 "--iterations", "2", "--no-baseline", "--out", str(out), "--runs", str(tmp_path / "runs"),
+                 "--name", "r"]) == 0
+    config = json.loads((out / "r.json").read_text())["config"]
+    assert config["data"] == "glyphs" and config["iterations"] == 2 and config["encoder_warmup"] == 1  # overridden
+    assert config["encoder_lr"] == 0.1 and config["net"]["encoder"] == "conv"  # from the recipe
+    assert config["net"]["feature_keys"] is True and config["net"]["feature_norm"] == 5.0
+    assert main(["train", "mann", "--recipe", "imagenet"]) == 2
+    assert "invalid choice: 'imagenet'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["eval", "mann", "--episodes", "1"], "at least 2 episodes"),
     (["eval", "mann", "--classes", "3", "--episodes", "2"], "trained with 5 classes"),

@@ -79,3 +79,33 @@ def test_aux_weight_needs_the_conv_encoder_and_stays_out_of_old_resume_keys() ->
         MANNTrainConfig(aux_weight=-1.0, net={"encoder": "conv"})
     assert "aux_weight" not in MANNTrainConfig().card()
     assert MANNTrainConfig(aux_weight=0.5, net={"encoder": "conv"}).card()["aux_weight"] == 0.5
+
+
+TINY_NET = {"n_classes": 2, "controller": 8, "memory_slots": 4, "memory_width": 4, "read_heads": 1,
+            "encoder": "conv", "encoder_channels": 3, "feature_norm": 5.0}
+
+
+def _tiny_run(**changes):
+    from lab.mann_training import MANNTrainConfig, train_mann
+    config = MANNTrainConfig(net=TINY_NET, episode_length=4, batch=2, eval_episodes=2, eval_every=100,
+                             lr=1e-2, lr_min=1e-2, **changes)
+    initial = train_mann(MANNTrainConfig(**{**config.__dict__, "iterations": 1, "lr": 1e-12, "lr_min": 1e-12}),
+                         run_dir=None).model.state_dict()
+    return initial, train_mann(config, run_dir=None).model.state_dict()
+
+
+def _changed(before: dict, after: dict, prefix: str) -> set[bool]:
+    return {not torch.equal(before[k], after[k]) for k in before
+            if k.startswith(prefix) and before[k].is_floating_point() and "running" not in k}
+
+
+def test_encoder_warmup_trains_only_the_encoder_and_encoder_lr_zero_then_freezes_it() -> None:
+    # A run at a rate of 1e-12 for one step stands for the initial weights (same seed, same draws).
+    initial, warmed = _tiny_run(iterations=3, encoder_warmup=3)
+    assert _changed(initial, warmed, "encoder.") == {True}
+    assert _changed(initial, warmed, "input_gates.") == {False}
+    assert _changed(initial, warmed, "heads.") == {False}
+    _, frozen = _tiny_run(iterations=5, encoder_warmup=3, encoder_lr=0.0)
+    _, still_warm = _tiny_run(iterations=3, encoder_warmup=3, encoder_lr=0.0)
+    assert _changed(still_warm, frozen, "encoder.") == {False}  # after the warm-up, a rate of 0: unchanged
+    assert _changed(still_warm, frozen, "input_gates.") == {True}

@@ -63,6 +63,7 @@ class L2OTrainConfig:
     unroll: int = 20  # truncation of backprop through time (paper: 20)
     meta_lr: float = 3e-3  # Adam on the LSTM's weights, cosine-decayed to meta_lr / 10
     clip: float = 1.0  # meta-gradient norm clip (not in the paper; keeps early meta-steps sane)
+    output_scale: float = 0.1  # the LSTM's output times this is the update (paper: 0.1)
     meta_loss: str = "sum"  # "sum" (paper), "log-mean", "log" or "log-final": see the module docstring
     seed: int = 0
     eval_problems: int = 100  # validation problems of each progress check
@@ -78,8 +79,9 @@ class L2OTrainConfig:
         check_positive("seed", self.seed, minimum=0)
         if self.meta_loss not in META_LOSSES:
             raise ValueError(f"meta_loss={self.meta_loss!r}; choose one of {', '.join(META_LOSSES)}")
-        if not self.meta_lr > 0:
-            raise ValueError(f"meta_lr={self.meta_lr} must be > 0")
+        for name in ("meta_lr", "output_scale"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}={getattr(self, name)} must be > 0")
 
     @property
     def kind(self) -> str:
@@ -88,7 +90,11 @@ class L2OTrainConfig:
 
     def card(self) -> dict[str, Any]:
         """Return the JSON config stored with the checkpoint."""
-        return {"net": LSTMOptimizerConfig().to_dict(), "train": asdict(self)}
+        return {"net": self.net_config().to_dict(), "train": asdict(self)}
+
+    def net_config(self) -> LSTMOptimizerConfig:
+        """Return the shape of the LSTM this config trains (the paper's, with this ``output_scale``)."""
+        return LSTMOptimizerConfig(output_scale=self.output_scale)
 
 
 # The shipped recipes (python -m lab pretrain --only l2o-quadratic|l2o-mlp); wall times in the issue-5 note.
@@ -188,7 +194,7 @@ def train_l2o(config: L2OTrainConfig, out: Path | str | None = None, run_dir: Pa
     final checkpoint is not).
     """
     rng = make_generator(config.seed)
-    opt = LSTMOptimizer()
+    opt = LSTMOptimizer(config.net_config())
     load_params_(opt, random_init(opt, derive_seed(rng)))
     meta_optimizer = torch.optim.Adam(opt.parameters(), lr=config.meta_lr)
     family = make_family(config.problem)

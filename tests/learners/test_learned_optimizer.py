@@ -138,6 +138,9 @@ def test_meta_loss_must_be_one_of_the_known_ones():
     with pytest.raises(ValueError, match="meta_loss='mean'; choose one of sum, log-mean, log, log-final"):
         L2OTrainConfig(meta_loss="mean")
     assert {recipe(p).meta_loss for p in RECIPES} <= set(META_LOSSES)
+    with pytest.raises(ValueError, match="output_scale=0.0 must be > 0"):
+        L2OTrainConfig(output_scale=0.0)
+    assert L2OTrainConfig(output_scale=1.0).card()["net"]["output_scale"] == 1.0
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ cache; failed and stopped ones are replaced by the next request.
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from collections import OrderedDict
@@ -22,6 +23,9 @@ from typing import Any
 import torch
 
 from lab.compute import device_lock
+
+_LIVE: set[Job] = set()  # jobs whose threads are running, for the exit hook at the end of this module
+_LIVE_LOCK = threading.Lock()
 
 
 class JobStopped(Exception):
@@ -75,6 +79,8 @@ class Job:
         raise RuntimeError(f"{self.label} is {self.state}")
 
     def _run(self, fn: Callable[[Job], Any], device: torch.device | str) -> None:
+        with _LIVE_LOCK:
+            _LIVE.add(self)
         try:
             if self._stop.is_set():
                 raise JobStopped(f"{self.label}: stopped before it started")
@@ -89,6 +95,8 @@ class Job:
         finally:
             self.finished_at = time.monotonic()
             self._finished.set()
+            with _LIVE_LOCK:
+                _LIVE.discard(self)
 
 
 class JobBoard:
@@ -130,3 +138,16 @@ class JobBoard:
 
 
 BOARD = JobBoard()  # the app server's one board: every session's long jobs
+
+
+@atexit.register
+def stop_running_jobs(timeout: float = 10.0) -> bool:
+    """Ask every running job of this process to stop, wait up to ``timeout`` seconds in all; return whether
+    all ended. Runs at interpreter exit: a job thread still inside a torch op when the interpreter finalises
+    aborts the whole process ("terminate called without an active exception", exit status 134)."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for job in live:
+        job.stop()
+    deadline = time.monotonic() + timeout
+    return all(job.wait(max(0.0, deadline - time.monotonic())) for job in live)

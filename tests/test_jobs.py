@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from lab.compute import slot_queue
-from lab.jobs import Job, JobBoard
+from lab.jobs import Job, JobBoard, stop_running_jobs
 
 
 def test_the_same_inputs_share_one_job_and_one_computation():
@@ -86,3 +86,38 @@ def test_queue_position_counts_the_unfinished_jobs_submitted_before():
     assert board.queued_before(first) == 0 and board.queued_before(second) == 1
     gate.set()
     assert first.wait(5) and second.wait(5) and board.queued_before(second) == 0
+
+
+def test_stop_running_jobs_stops_every_running_job_and_waits_for_it():
+    board = JobBoard()
+    started = threading.Event()
+
+    def endless(job: Job) -> None:
+        for i in range(10**9):
+            started.set()
+            job.progress(i, 10**9)
+
+    job = board.submit("endless", endless)
+    assert started.wait(10)
+    assert stop_running_jobs(timeout=10) and job.state == "stopped"
+
+
+def test_a_process_exits_cleanly_while_a_job_is_inside_torch():
+    """Without the exit hook, a job thread still in a torch op at interpreter exit aborts the process (134)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import threading, torch\n"
+        "from lab.jobs import JobBoard\n"
+        "inside = threading.Event()\n"
+        "def work(job):\n"
+        "    for i in range(10**6):\n"
+        "        inside.set()\n"
+        "        torch.randn(300, 300) @ torch.randn(300, 300)\n"
+        "        job.progress(i, 10**6)\n"
+        "JobBoard().submit('k', work)\n"
+        "inside.wait(30)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]

@@ -111,14 +111,14 @@ class MAMLClassifier(nn.Module):
         """Return ``(mean query cross-entropy after inner_steps, query accuracy)`` over the tasks of ``batch``.
 
         How the tasks run together is :func:`lab.compute.task_strategy`'s choice for the device: the lean
-        Conv4 passes of :mod:`lab.task_batching` (batch or no normalisation) or ``vmap`` over tasks.
+        Conv4 passes of :mod:`lab.task_batching` (batch or no normalisation; every strategy, ``vmap``
+        included), else ``vmap`` over this module's own forward (group or running-statistics norms).
         """
         c = self.config
         n_way = int(batch.support_y.max()) + 1
-        strategy = task_strategy("maml-conv", batch.support_x.device)
-        if strategy != "vmap" and c.norm in ("batch", "none"):  # the lean Conv4 pass knows these two
+        if c.norm in ("batch", "none"):  # the lean Conv4 pass knows these two
             losses, logits = conv_maml_losses(self.task_params(n_way), batch, c.inner_steps, c.inner_lr,
-                                              c.first_order, strategy)
+                                              c.first_order, task_strategy("maml-conv", batch.support_x.device))
             return losses.mean(), (logits.argmax(-1) == batch.query_y).float().mean()
         losses, logits = vmap(lambda sx, sy, qx, qy: self._task_query(
             sx, sy, qx, qy, n_way, c.inner_steps, c.first_order))(

@@ -24,6 +24,7 @@ from lab.mann_eval import INSTANCES, MANN_KINDS, evaluate_mann, shipped_mann_pat
 from lab.mann_training import (
     GLYPH_RECIPE,
     OMNIGLOT_RECIPE_ARGS,
+    WARMUP_LOSSES,
     MANNProgress,
     MANNTrainConfig,
     mann_glyph_recipe,
@@ -108,6 +109,9 @@ def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positiv
                    help="first iterations train only the conv encoder, classifying the training characters")
     p.add_argument("--encoder-lr", type=float, default=1.0,
                    help="after the warm-up the encoder learns at this times --lr (0: frozen)")
+    p.add_argument("--warmup-loss", choices=WARMUP_LOSSES, default="classes",
+                   help="the encoder's own loss (warm-up, --aux-weight): classify the training characters, or "
+                        "a prototypical loss (each drawing nearest the mean of its character's other drawings)")
     p.add_argument("--init-from", default=None,
                    help="start from the weights of this MANN checkpoint stem (its baseline from <stem>_lstm), e.g. "
                         "one trained on glyphs with the same net options")
@@ -147,7 +151,7 @@ def train_config(a: argparse.Namespace, learner: str = "mann") -> MANNTrainConfi
     iterations = a.baseline_iterations if learner == "mann-lstm" and a.baseline_iterations else a.iterations
     return MANNTrainConfig(learner=learner, data=a.data, omniglot=a.omniglot, net=net,
                            episode_length=a.length or 10 * a.classes, batch=a.batch, iterations=iterations,
-                           lr=a.lr, lr_min=a.lr if a.lr_min is None else a.lr_min, augment=not a.no_augment, aux_weight=a.aux_weight, encoder_warmup=a.encoder_warmup, encoder_lr=a.encoder_lr, init_from=_init_stem(a.init_from, learner), seed=a.seed, eval_episodes=a.eval_episodes,
+                           lr=a.lr, lr_min=a.lr if a.lr_min is None else a.lr_min, augment=not a.no_augment, aux_weight=a.aux_weight, encoder_warmup=a.encoder_warmup, encoder_lr=a.encoder_lr, warmup_loss=a.warmup_loss, init_from=_init_stem(a.init_from, learner), seed=a.seed, eval_episodes=a.eval_episodes,
                            eval_every=max(1, min(GLYPH_RECIPE["eval_every"], iterations)))
 
 

@@ -15,6 +15,9 @@ first iterations in which only the encoder learns, classifying every image of th
 training set's classes through a linear head (:class:`FeatureClassifier`, not saved with the model), and
 ``encoder_lr``, the encoder's share of the rate afterwards; ``aux_weight`` keeps that classification loss
 beside the MANN's. Without them a conv encoder trained from scratch left the MANN on its initial plateau.
+``warmup_loss="prototypes"`` replaces that classification by a prototypical loss (Snell et al. 2017) over the
+batch: each image against the mean features of every training class in the batch (its own class's mean
+leaving the image out), the task the memory then does on new alphabets.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from lab.tasks.mann_episodes import MANNEpisodes, MANNTaskFamily
 from lab.tasks.splits import DATA_SOURCES, data_split
 
 CURVE_INSTANCES = (1, 2, 10)
+WARMUP_LOSSES = ("classes", "prototypes")
 
 
 @dataclass
@@ -62,6 +66,7 @@ class MANNTrainConfig:
     aux_weight: float = 0.0  # > 0: add this times a training-class cross-entropy on the conv features (see below)
     encoder_warmup: int = 0  # first iterations: train only the conv encoder, classifying the training characters
     encoder_lr: float = 1.0  # after the warm-up the encoder learns at this times the rate (0: frozen)
+    warmup_loss: str = "classes"  # the encoder's own loss (warm-up, aux_weight): classes | prototypes
     init_from: str | None = None  # a checkpoint stem of the same learner to start from (e.g. one trained on glyphs)
     seed: int = 0
     eval_every: int = 250
@@ -81,9 +86,17 @@ class MANNTrainConfig:
             raise ValueError(f"encoder_lr={self.encoder_lr} must be finite and >= 0")
         if not (isinstance(self.encoder_warmup, int) and self.encoder_warmup >= 0):
             raise ValueError(f"encoder_warmup={self.encoder_warmup!r} must be a whole number >= 0")
-        if (self.aux_weight > 0 or self.encoder_warmup > 0 or self.encoder_lr != 1) and \
-                self.net.get("encoder", "pixels") != "conv":
-            raise ValueError("aux_weight, encoder_warmup and encoder_lr train the conv encoder; they need encoder='conv'")
+        if self.warmup_loss not in WARMUP_LOSSES:
+            raise ValueError(f"warmup_loss={self.warmup_loss!r}; choose one of {WARMUP_LOSSES}")
+        if (self.aux_weight > 0 or self.encoder_warmup > 0 or self.encoder_lr != 1
+                or self.warmup_loss != "classes") and self.net.get("encoder", "pixels") != "conv":
+            raise ValueError("aux_weight, encoder_warmup, encoder_lr and warmup_loss train the conv encoder; "
+                             "they need encoder='conv'")
+        n_classes = self.net.get("n_classes", MANNConfig.n_classes)
+        if self.warmup_loss == "prototypes" and self.episode_length < 2 * n_classes:
+            raise ValueError(f"warmup_loss='prototypes' compares each image with the other drawings of its class: "
+                             f"episode_length={self.episode_length} must show each of {n_classes} classes twice "
+                             f"(>= {2 * n_classes})")
         if not (self.lr > 0 and math.isfinite(self.lr) and 0 <= self.lr_min <= self.lr and self.clip > 0):
             raise ValueError(f"lr={self.lr}, lr_min={self.lr_min}, clip={self.clip}: need lr and clip finite "
                              f"and > 0, 0 <= lr_min <= lr")
@@ -91,10 +104,11 @@ class MANNTrainConfig:
 
     def card(self) -> dict[str, Any]:
         """Return the JSON-ready config stored in the checkpoint card (``aux_weight``, ``init_from``,
-        ``encoder_warmup`` and ``encoder_lr`` only when not their defaults, so the resume keys of runs made
-        before they existed still match)."""
+        ``encoder_warmup``, ``encoder_lr`` and ``warmup_loss`` only when not their defaults, so the resume keys
+        of runs made before they existed still match)."""
         card = asdict(self)
-        for name, default in (("aux_weight", 0.0), ("init_from", None), ("encoder_warmup", 0), ("encoder_lr", 1.0)):
+        for name, default in (("aux_weight", 0.0), ("init_from", None), ("encoder_warmup", 0), ("encoder_lr", 1.0),
+                              ("warmup_loss", "classes")):
             if card[name] == default:
                 card.pop(name)
         return card
@@ -133,9 +147,29 @@ def families(config: MANNTrainConfig, net: MANNConfig) -> tuple[MANNTaskFamily, 
     return MANNTaskFamily(source, *shape), MANNTaskFamily(split.test, *shape), split.description
 
 
+def prototype_logits(features: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return ``(logits [N, U], targets [N])`` of a prototypical loss over a batch of ``features`` ``[N, D]``
+    with class ids ``classes`` ``[N]``: the logit of image i for each of the batch's ``U`` classes is minus the
+    squared distance to that class's mean features, its own class's mean taken without image i (leave one
+    out); ``targets`` index the image's class among the ``U``. Every class must occur at least twice."""
+    unique, target = classes.unique(return_inverse=True)
+    counts = torch.zeros(len(unique), dtype=features.dtype, device=features.device).index_add_(
+        0, target, torch.ones_like(target, dtype=features.dtype))
+    if bool((counts < 2).any()):
+        raise ValueError("prototype_logits: every class needs at least two images in the batch")
+    sums = torch.zeros(len(unique), features.shape[1], dtype=features.dtype, device=features.device).index_add_(
+        0, target, features)
+    distance = torch.cdist(features, sums / counts[:, None]).pow(2)
+    own = (sums[target] - features) / (counts[target] - 1)[:, None]
+    distance = distance.scatter(1, target[:, None], (features - own).pow(2).sum(1, keepdim=True))
+    return -distance, target
+
+
 class FeatureClassifier(nn.Module):
-    """The auxiliary loss of ``aux_weight``: a linear map from the conv features of every training image of
-    an episode batch to its *training* class (of all the training set's classes), trained beside the MANN.
+    """The encoder's own loss (warm-up and ``aux_weight``): with ``loss="classes"`` a linear map from the conv
+    features of every training image of an episode batch to its *training* class (of all the training
+    set's classes), trained beside the MANN; with ``loss="prototypes"`` no head, :func:`prototype_logits`
+    over the batch's training classes.
 
     Not in the paper. The MANN's own loss reaches the encoder only through memory reads that are not
     useful until the features tell characters apart; this gives the encoder a direct signal from the first
@@ -143,27 +177,35 @@ class FeatureClassifier(nn.Module):
     ones the MANN's forward pass just computed (a forward hook on its encoder), so nothing is run twice.
     """
 
-    def __init__(self, model: nn.Module, n_classes: int) -> None:
+    def __init__(self, model: nn.Module, n_classes: int, loss: str = "classes") -> None:
         super().__init__()
-        self.head = nn.Linear(model.config.feature_width, n_classes)
+        if loss not in WARMUP_LOSSES:
+            raise ValueError(f"loss={loss!r}; choose one of {WARMUP_LOSSES}")
+        self.head = nn.Linear(model.config.feature_width, n_classes) if loss == "classes" else None
         self._features: torch.Tensor | None = None
         self._hook = model.encoder.register_forward_hook(self._keep)
 
     def _keep(self, module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
         self._features = output
 
-    def loss(self, batch: MANNEpisodes) -> torch.Tensor:
-        """Return the mean cross-entropy of the training class of every image of ``batch`` from its features
-        (those of the MANN's last forward pass, ``[B*T, D]``)."""
+    def _logits(self, batch: MANNEpisodes) -> tuple[torch.Tensor, torch.Tensor]:
         if self._features is None:
             raise RuntimeError("run the MANN on the batch first: the features come from its forward pass")
-        classes = batch.meta["class_ids"].gather(1, batch.labels)  # [B, T] training-set class of each step
-        return F.cross_entropy(self.head(self._features), classes.flatten())
+        classes = batch.meta["class_ids"].gather(1, batch.labels).flatten()  # training-set class of each step
+        if self.head is None:
+            return prototype_logits(self._features, classes)
+        return self.head(self._features), classes
+
+    def loss(self, batch: MANNEpisodes) -> torch.Tensor:
+        """Return the mean cross-entropy of the training class of every image of ``batch`` from its features
+        (those of the MANN's last forward pass, ``[B*T, D]``): over all training classes through the head,
+        or over the batch's classes by distance to their prototypes."""
+        return F.cross_entropy(*self._logits(batch))
 
     def correct(self, batch: MANNEpisodes) -> torch.Tensor:
-        """Return ``[B*T]`` bools: the head's class for each image of the last forward pass is right."""
-        classes = batch.meta["class_ids"].gather(1, batch.labels)
-        return self.head(self._features).argmax(-1) == classes.flatten()
+        """Return ``[B*T]`` bools: the class picked for each image of the last forward pass is right."""
+        logits, targets = self._logits(batch)
+        return logits.argmax(-1) == targets
 
     def detach(self) -> None:
         """Remove the hook from the MANN's encoder."""
@@ -198,7 +240,7 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
     eval_seed = derive_seed(make_generator(config.seed + 1))
     aux = None
     if config.aux_weight > 0 or config.encoder_warmup > 0:
-        aux = FeatureClassifier(model, family.source.n_classes)
+        aux = FeatureClassifier(model, family.source.n_classes, config.warmup_loss)
         load_params_(aux, random_init(aux, derive_seed(rng)))
         aux.to(device)
     encoder = list(model.encoder.parameters()) if config.encoder_lr != 1 else []

@@ -118,6 +118,9 @@ def test_a_named_recipe_sets_options_that_explicit_ones_override(assets, tmp_pat
     (["train", "mann", "--memory-slots", "2", "--read-heads", "4"], "read_heads=4"),
     (["train", "mann", "--aux-weight", "0.5"], "need encoder='conv'"),
     (["train", "mann", "--encoder-warmup", "100"], "need encoder='conv'"),
+    (["train", "mann", "--warmup-loss", "prototypes"], "need encoder='conv'"),
+    (["train", "mann", "--encoder", "conv", "--warmup-loss", "prototypes", "--length", "5"], "episode_length=5"),
+    (["train", "mann", "--encoder", "conv", "--warmup-loss", "pairs"], "invalid choice"),
     (["train", "mann", "--encoder", "vit"], "invalid choice"),
 ])
 def test_bad_input_exits_2_with_one_line(assets, capsys, argv, message):

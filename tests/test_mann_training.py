@@ -109,3 +109,34 @@ def test_encoder_warmup_trains_only_the_encoder_and_encoder_lr_zero_then_freezes
     _, still_warm = _tiny_run(iterations=3, encoder_warmup=3, encoder_lr=0.0)
     assert _changed(still_warm, frozen, "encoder.") == {False}  # after the warm-up, a rate of 0: unchanged
     assert _changed(still_warm, frozen, "input_gates.") == {True}
+
+
+def test_prototype_logits_against_a_loop_over_images_and_classes() -> None:
+    from lab.mann_training import prototype_logits
+    gen = make_generator(3)
+    features = torch.randn(9, 4, generator=gen, dtype=torch.float64)
+    classes = torch.tensor([7, 2, 7, 5, 2, 5, 7, 2, 5])
+    logits, targets = prototype_logits(features, classes)
+    unique = sorted(set(classes.tolist()))
+    assert [unique[t] for t in targets.tolist()] == classes.tolist()
+    for i in range(9):
+        for j, c in enumerate(unique):
+            members = [n for n in range(9) if classes[n] == c and n != i]  # leave image i out of its own class
+            prototype = sum(features[n] for n in members) / len(members)
+            assert abs(float(logits[i, j]) + float(((features[i] - prototype) ** 2).sum())) < 1e-9
+    with pytest.raises(ValueError, match="at least two"):
+        prototype_logits(features[:4], classes[:4])  # class 5 once
+
+
+def test_prototype_warmup_loss_is_validated_and_trains_only_the_encoder() -> None:
+    from lab.mann_training import MANNTrainConfig
+    with pytest.raises(ValueError, match="warmup_loss='pairs'"):
+        MANNTrainConfig(warmup_loss="pairs", net={"encoder": "conv"})
+    with pytest.raises(ValueError, match="need encoder='conv'"):
+        MANNTrainConfig(warmup_loss="prototypes")
+    with pytest.raises(ValueError, match="episode_length=3"):
+        MANNTrainConfig(warmup_loss="prototypes", episode_length=3, net={"encoder": "conv", "n_classes": 3})
+    assert "warmup_loss" not in MANNTrainConfig().card()
+    initial, warmed = _tiny_run(iterations=3, encoder_warmup=3, warmup_loss="prototypes")
+    assert _changed(initial, warmed, "encoder.") == {True}
+    assert _changed(initial, warmed, "input_gates.") == {False}

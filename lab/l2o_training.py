@@ -99,7 +99,8 @@ class L2OTrainConfig:
 
 # The shipped recipes (python -m lab pretrain --only l2o-quadratic|l2o-mlp); wall times in the issue-5 note.
 RECIPES: dict[str, dict[str, Any]] = {
-    "quadratic": dict(runs=600, batch=128, eval_every=25, keep_best=True),
+    "quadratic": dict(runs=3000, batch=128, meta_loss="log-mean", eval_problems=500, eval_every=50, keep_best=True,
+                      checkpoint_every=50),
     "mlp": dict(runs=800, batch=8, meta_loss="log-mean", eval_problems=50, eval_every=50, keep_best=True,
                 checkpoint_every=5),
     "mlp-relu": dict(runs=150, batch=8, eval_problems=20, eval_every=25, checkpoint_every=5),

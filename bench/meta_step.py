@@ -100,7 +100,7 @@ def maml_rows(workload: str, device: torch.device, peers_ok: list[str], all_stra
               ) -> list[tuple[str, dict, Callable]]:
     """Return ``(config label, config, make implementations)`` for W1 or W2."""
     from bench import peers
-    from lab.compute import make_generator, task_strategy
+    from lab.compute import conv_layout, make_generator, task_strategy
     from lab.learners.maml import meta_loss
     from lab.nets import SineMLP, load_params_, random_init, skeleton
     from lab.task_batching import conv_maml_losses
@@ -121,10 +121,11 @@ def maml_rows(workload: str, device: torch.device, peers_ok: list[str], all_stra
 
         family, meta_batch, inner_lr, loss_fn = FewShotFamily(GlyphAlphabets(), 5, 1, 15), 32, 0.4, peers.cross_entropy
         grid = [(1, False), (1, True)]
-        chosen = task_strategy("maml-conv", device)
-        ours = {f"ours ({chosen})": chosen}
-        if all_strategies:  # the other ones lab.task_batching offers for Conv4
-            ours.update({f"ours ({s})": s for s in ("loop", "shared-support") if s != chosen})
+        chosen, layout = task_strategy("maml-conv", device), conv_layout(device)
+        ours = {f"ours ({chosen}, {layout})": (chosen, layout)}
+        if all_strategies:  # the other ones lab.task_batching offers for Conv4, and the other memory layout
+            ours.update({f"ours ({s}, {lay})": (s, lay) for s in ("loop", "parallel-loop", "shared-support")
+                         for lay in ("channels_last", "contiguous") if (s, lay) != (chosen, layout)})
 
     def build(steps: int, first_order: bool) -> dict[str, Callable]:
         impls: dict[str, Callable] = {}
@@ -137,7 +138,7 @@ def maml_rows(workload: str, device: torch.device, peers_ok: list[str], all_stra
             else:
                 def loss_of(b, model=model, strategy=strategy):
                     return conv_maml_losses(dict(model.named_parameters()), b, steps, inner_lr, first_order,
-                                            strategy)[0].mean()
+                                            strategy=strategy[0], layout=strategy[1])[0].mean()
             impls[label] = make_step(loss_of, model)
         for name in peers_ok:
             model, fn = fresh(), peers.PEERS[name][1]
@@ -215,7 +216,7 @@ def grad_check(peers_ok: list[str]) -> list[dict]:
     if "learn2learn" not in peers_ok:
         return [{"check": "meta-gradient vs learn2learn", "status": "skipped: learn2learn did not load"}]
     from bench import peers
-    from lab.compute import make_generator
+    from lab.compute import make_generator, task_strategy
     from lab.learners.maml import meta_loss
     from lab.nets import SineMLP, load_params_, random_init, skeleton
     from lab.task_batching import conv_maml_losses
@@ -249,7 +250,7 @@ def grad_check(peers_ok: list[str]) -> list[dict]:
     batch = type(batch)(batch.support_x.double(), batch.support_y, batch.query_x.double(), batch.query_y)
     for fo in (False, True):
         compare(f"W2 float64 (4 tasks), 1 step, {'first' if fo else 'second'} order", conv,
-                lambda p, b, fo=fo: conv_maml_losses(p, b, 1, 0.4, fo)[0].mean(),
+                lambda p, b, fo=fo: conv_maml_losses(p, b, 1, 0.4, fo, task_strategy("maml-conv", "cpu"))[0].mean(),
                 lambda m, b, fo=fo: peers.learn2learn_meta_loss(m, b, 1, 0.4, fo, peers.cross_entropy), batch)
     return rows
 

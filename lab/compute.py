@@ -239,13 +239,15 @@ def limit_threads(threads: int = 1) -> None:
 # bench/meta_step.py, which times every strategy side by side: on the CPU "stacked" (one baddbmm per layer
 # over all tasks) beats vmap 2-4x on MLPs; for Conv4 a per-task loop with each task's backward taken at once
 # beats vmap (grouped convolutions, ~2x slower on a CPU) and also a support pass batched over tasks (its
-# per-task weight gradients cost more under vmap than the loop's small passes). On CUDA, vmap's grouped
+# per-task weight gradients cost more under vmap than the loop's small passes), and a loop whose tasks run
+# side by side on the cores (one torch thread each) beats one that splits every kernel across them. On CUDA, vmap's grouped
 # convolutions keep the GPU busy where a loop of small kernels would not (not measured: no GPU here yet).
 TASK_STRATEGIES: dict[tuple[str, str], str] = {
     ("maml-mlp", "cpu"): "stacked", ("maml-mlp", "cuda"): "stacked", ("maml-mlp", "mps"): "vmap",
-    ("maml-conv", "cpu"): "loop", ("maml-conv", "cuda"): "vmap", ("maml-conv", "mps"): "vmap",
+    ("maml-conv", "cpu"): "parallel-loop", ("maml-conv", "cuda"): "vmap", ("maml-conv", "mps"): "vmap",
 }
-STRATEGY_CHOICES = {"maml-mlp": ("stacked", "vmap", "loop"), "maml-conv": ("loop", "shared-support", "vmap")}
+STRATEGY_CHOICES = {"maml-mlp": ("stacked", "vmap", "loop"),
+                    "maml-conv": ("loop", "parallel-loop", "shared-support", "vmap")}
 STRATEGY_ENV = "LAB_TASK_STRATEGY"  # e.g. "maml-conv=loop,maml-mlp=vmap" (benchmarks and tests)
 
 
@@ -262,6 +264,27 @@ def task_strategy(workload: str, device: torch.device | str) -> str:
                                  f"{', '.join(STRATEGY_CHOICES[workload])}")
             return choice
     return TASK_STRATEGIES.get((workload, torch.device(device).type), "vmap")
+
+
+# Memory layout of Conv4's activations on passes differentiated at most once (lab.task_batching), per device
+# type. On this CPU PyTorch's batch-norm and max-pool kernels are 3-4x faster in channels_last (NHWC,
+# vectorised over channels) than in NCHW, and its convolutions ~10% faster; MAML's query passes are most of
+# the work. Passes differentiated twice (second-order support passes) stay NCHW: an earlier session measured
+# second-order MAML gradients through channels_last F.batch_norm off by ~0.4 % (float32).
+CONV_LAYOUTS: dict[str, str] = {"cpu": "channels_last", "cuda": "contiguous", "mps": "contiguous"}
+LAYOUT_CHOICES = ("channels_last", "contiguous")
+LAYOUT_ENV = "LAB_CONV_LAYOUT"  # "channels_last" or "contiguous" (benchmarks and tests)
+
+
+def conv_layout(device: torch.device | str) -> str:
+    """Return the memory layout (a name from :data:`LAYOUT_CHOICES`) for Conv4 passes on ``device`` that are
+    differentiated at most once. ``LAB_CONV_LAYOUT`` overrides the measured default of :data:`CONV_LAYOUTS`."""
+    choice = os.environ.get(LAYOUT_ENV, "").strip()
+    if choice:
+        if choice not in LAYOUT_CHOICES:
+            raise ValueError(f"{LAYOUT_ENV}={choice!r}; choose one of {', '.join(LAYOUT_CHOICES)}")
+        return choice
+    return CONV_LAYOUTS.get(torch.device(device).type, "contiguous")
 
 
 def to_device(batch: B, device: torch.device | str) -> B:

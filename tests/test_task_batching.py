@@ -6,12 +6,14 @@ built from ``nn.Module`` layers and ``torch.autograd.grad`` (no vmap, no fused k
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from lab.compute import STRATEGY_ENV, make_generator, task_strategy, tune_allocator
+from lab.compute import LAYOUT_ENV, STRATEGY_ENV, conv_layout, make_generator, task_strategy, tune_allocator
 from lab.learners.maml import meta_loss
 from lab.learners.maml_images import MAMLClassifier, MAMLImageConfig
 from lab.nets import SineMLP, load_params_, random_init, skeleton
@@ -73,22 +75,46 @@ def _reference_conv_grads(model: MAMLClassifier, batch, n_way: int) -> list[torc
 
 @pytest.mark.parametrize("inner_steps", [1, 2])
 @pytest.mark.parametrize("first_order", [False, True])
-@pytest.mark.parametrize("strategy", ["shared-support", "loop", "vmap"])
+@pytest.mark.parametrize("strategy,layout,signs", [
+    ("shared-support", "channels_last", "positive"), ("vmap", "channels_last", "positive"),
+    ("loop", "contiguous", "positive"), ("loop", "channels_last", "positive"), ("loop", "channels_last", "mixed"),
+    ("parallel-loop", "channels_last", "positive"), ("parallel-loop", "channels_last", "mixed")])
 def test_conv_strategies_match_the_loop(monkeypatch: pytest.MonkeyPatch, inner_steps: int, first_order: bool,
-                                        strategy: str) -> None:
+                                        strategy: str, layout: str, signs: str) -> None:
+    """Every strategy and memory layout, with norm scales all positive (channels_last pools before the affine
+    map) and of mixed signs (it normalises first), on two torch threads (parallel-loop splits the tasks)."""
+    model, batch, ref = _conv_case(inner_steps, first_order, signs)
+    monkeypatch.setenv(STRATEGY_ENV, f"maml-conv={strategy}")
+    monkeypatch.setenv(LAYOUT_ENV, layout)
+    threads = torch.get_num_threads()
+    if strategy == "parallel-loop":
+        torch.set_num_threads(2)
+    try:
+        loss, _ = model.loss(batch)
+        fast = list(torch.autograd.grad(loss, list(model.parameters())))
+        if strategy == "parallel-loop":
+            assert torch.get_num_threads() == 2  # it restores the thread count it lowered
+    finally:
+        torch.set_num_threads(threads)
+    assert rel_err(fast, ref) < RTOL
+
+
+@functools.cache
+def _conv_case(inner_steps: int, first_order: bool, signs: str) -> tuple[MAMLClassifier, object, list[torch.Tensor]]:
+    """Return (float64 model, batch, reference meta-gradients) for test_conv_strategies_match_the_loop."""
     model = MAMLClassifier(MAMLImageConfig(channels=6, inner_lr=0.5, inner_steps=inner_steps,
                                            first_order=first_order))
     load_params_(model, random_init(model, 7))
     with torch.no_grad():  # a head that is not all zeros, so every path through it matters
         model.head_weight.normal_(generator=make_generator(8))
+        if signs == "mixed":
+            for name, p in model.named_parameters():
+                if name.endswith(".1.weight"):
+                    p.mul_(torch.tensor([1.0, -1.0]).repeat(p.numel() // 2))
     model = model.double()
     batch = FewShotFamily(GlyphAlphabets(), 3, 2, 2).sample(make_generator(9), 3)
     batch = type(batch)(batch.support_x.double(), batch.support_y, batch.query_x.double(), batch.query_y)
-    ref = _reference_conv_grads(model, batch, 3)
-    monkeypatch.setenv(STRATEGY_ENV, f"maml-conv={strategy}")
-    loss, _ = model.loss(batch)
-    fast = list(torch.autograd.grad(loss, list(model.parameters())))
-    assert rel_err(fast, ref) < RTOL
+    return model, batch, _reference_conv_grads(model, batch, 3)
 
 
 @pytest.mark.parametrize("first_order", [False, True])
@@ -147,12 +173,12 @@ def test_conv_module_and_lean_pass_agree_on_logits() -> None:
 def test_task_strategy_defaults_and_override(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(STRATEGY_ENV, raising=False)
     assert task_strategy("maml-mlp", "cpu") == "stacked"
-    assert task_strategy("maml-conv", "cpu") == "loop"
+    assert task_strategy("maml-conv", "cpu") == "parallel-loop"
     monkeypatch.setenv(STRATEGY_ENV, "maml-conv=shared-support, maml-mlp=vmap")
     assert task_strategy("maml-conv", "cpu") == "shared-support"
     assert task_strategy("maml-mlp", "cpu") == "vmap"
     monkeypatch.setenv(STRATEGY_ENV, "maml-conv=grouped")
-    with pytest.raises(ValueError, match="choose one of loop, shared-support, vmap"):
+    with pytest.raises(ValueError, match="choose one of loop, parallel-loop, shared-support, vmap"):
         task_strategy("maml-conv", "cpu")
     with pytest.raises(ValueError, match="workload"):
         task_strategy("protonet", "cpu")
@@ -166,3 +192,40 @@ def test_tune_allocator_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     if ctypes.util.find_library("c") is None:
         pytest.skip("no C library to tune on this system")
     assert tune_allocator(True) is True  # glibc accepts both thresholds
+
+
+def test_conv_layout_defaults_override_and_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lab.task_batching import conv_maml_losses
+
+    monkeypatch.delenv(LAYOUT_ENV, raising=False)
+    assert conv_layout("cpu") == "channels_last"
+    assert conv_layout("cuda") == "contiguous"
+    monkeypatch.setenv(LAYOUT_ENV, "contiguous")
+    assert conv_layout("cpu") == "contiguous"
+    monkeypatch.setenv(LAYOUT_ENV, "nhwc")
+    with pytest.raises(ValueError, match="choose one of channels_last, contiguous"):
+        conv_layout("cpu")
+    model = MAMLClassifier(MAMLImageConfig(channels=4))
+    batch = FewShotFamily(GlyphAlphabets(), 2, 1, 1).sample(make_generator(0), 1)
+    with pytest.raises(ValueError, match="layout='nhwc'"):
+        conv_maml_losses(model.task_params(2), batch, 1, 0.4, True, "loop", layout="nhwc")
+
+
+def test_parallel_loop_keeps_the_callers_grad_mode_and_task_order() -> None:
+    """Evaluation (no grad) through parallel-loop: detached results, each task's own logits in task order."""
+    from lab.task_batching import conv_maml_losses
+
+    model = MAMLClassifier(MAMLImageConfig(channels=4, inner_lr=0.4))
+    load_params_(model, random_init(model, 1))
+    batch = FewShotFamily(GlyphAlphabets(), 3, 1, 2).sample(make_generator(2), 5)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.no_grad():
+            par = conv_maml_losses(model.task_params(3), batch, 1, 0.4, True, "parallel-loop")
+        loop = conv_maml_losses(model.task_params(3), batch, 1, 0.4, True, "loop")
+    finally:
+        torch.set_num_threads(threads)
+    assert not par[0].requires_grad and not par[1].requires_grad
+    assert torch.allclose(par[0], loop[0].detach(), rtol=1e-5, atol=1e-6)
+    assert torch.allclose(par[1], loop[1], rtol=1e-5, atol=1e-5)

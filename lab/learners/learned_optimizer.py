@@ -92,8 +92,10 @@ def gradients(problems: Problems, theta: torch.Tensor, rng: torch.Generator | No
         if not in_graph:
             theta = theta.detach().requires_grad_(True)
         losses = problems.loss(theta, rng)
-        # retain: when theta hangs off the meta-graph, the losses are also part of the meta-loss
-        (grad,) = torch.autograd.grad(losses.sum(), theta, create_graph=create_graph, retain_graph=in_graph)
+        # retain: when theta hangs off the meta-graph, the losses are also part of the meta-loss; with
+        # create_graph the gradient's own graph reads the values saved by this forward pass
+        (grad,) = torch.autograd.grad(losses.sum(), theta, create_graph=create_graph,
+                                      retain_graph=in_graph or create_graph)
     return losses, grad
 
 

@@ -93,6 +93,21 @@ def test_exact_meta_gradient_matches_finite_differences():
             assert abs(numeric - float(g[index])) <= 1e-5 * max(1.0, abs(numeric))
 
 
+def test_exact_meta_gradient_from_a_plain_start_equals_the_one_from_a_leaf_start():
+    # a start outside any graph (as in meta-training) once freed the first gradient's graph: backward raised
+    torch.manual_seed(0)
+    opt = LSTMOptimizer()
+    problems = QuadraticFamily().sample(make_generator(3), 4)
+    grads = []
+    for theta in (problems.init(), problems.init().requires_grad_(True)):
+        _, _, losses = unroll(opt, problems, theta, opt.initial_state(theta.numel()), 5, second_order=True,
+                              per_step=True)
+        grads.append(torch.autograd.grad(window_objective(losses, "log-mean"), list(opt.parameters())))
+    for plain, leaf in zip(*grads, strict=True):
+        assert torch.equal(plain, leaf)
+    assert float(sum(g.abs().sum() for g in grads[0])) > 0
+
+
 def test_first_order_meta_gradient_is_finite_and_non_zero():
     opt, problems = _tiny()
     grads = torch.autograd.grad(_meta_loss(opt, problems, second_order=False), list(opt.parameters()))

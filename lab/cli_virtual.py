@@ -1,6 +1,7 @@
 """The virtual-task part of the command line; :mod:`lab.cli` wires it in.
 
     python -m lab eval virtual --real-classes 20,50,100,all [--data glyphs,omniglot] [--episodes 600] [--json]
+    python -m lab eval virtual --data omniglot --validate korean ...  # choose a recipe without test alphabets
     python -m lab pretrain --only virtual-glyphs      # the generator the Virtual tasks page ships
 
 ``eval virtual`` trains what it has not trained yet (both arms at every budget, resumable, into the lab
@@ -20,7 +21,7 @@ import torch
 from lab.checkpoint import assets_dir
 from lab.generator_training import GeneratorTrainConfig, train_generator
 from lab.tasks.splits import DATA_SOURCES
-from lab.virtual_eval import evaluate_virtual
+from lab.virtual_eval import VALIDATION, evaluate_virtual
 
 EVAL_HELP = "real-only vs real+virtual tasks (a learned generator of characters) at budgets of real classes"
 PRETRAIN_NAME = "virtual-glyphs"
@@ -58,6 +59,9 @@ def add_eval_arguments(p: argparse.ArgumentParser, positive_int: Callable, seed_
     p.add_argument("--warmup", type=int, default=None,
                    help="generator-only steps before the alternating phase (default: the recipe's)")
     p.add_argument("--channels", type=positive_int, default=None, help="ProtoNet Conv4 width (default: the recipe's)")
+    p.add_argument("--validate", choices=list(VALIDATION), default=None,
+                   help="train and measure on this validation split of Omniglot's training alphabets instead "
+                        "(the held-out alphabet(s) of lab.virtual_eval.VALIDATION), never the test alphabets")
     p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
 
 
@@ -74,7 +78,7 @@ def run_eval(a: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--warmup {a.warmup} must be >= 0")
     overrides = {k: v for k, v in (("gen_warmup", a.warmup), ("channels", a.channels)) if v is not None}
     return evaluate_virtual(a.real_classes, a.data, a.episodes, a.seed, a.iterations, a.omniglot,
-                            on_progress=progress, overrides=overrides)
+                            on_progress=progress, overrides=overrides, validate=a.validate)
 
 
 def pretrain(out: Path, runs: Path, seed: int) -> str:

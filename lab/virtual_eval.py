@@ -22,7 +22,8 @@ from lab.evaluation import make_report, result_row
 from lab.home import models_dir
 from lab.learners.maml import mean_ci95
 from lab.learners.protonet import ProtoNet, ProtoNetConfig
-from lab.tasks.splits import DATA_SOURCES, data_split
+from lab.tasks.omniglot import OmniglotSource
+from lab.tasks.splits import DATA_SOURCES, Split, data_split
 from lab.virtual_training import VirtualTrainConfig, budget_class_ids, evaluate_learner, train_virtual
 
 KIND = "virtual_protonet"  # not "protonet": `eval protonet` must never pick these budget models up
@@ -37,6 +38,27 @@ ITERATIONS = {"glyphs": 800, "omniglot": 800}
 # spliced only +0.4, joint episodes with turns and 3-code blends -0.1 (see the note of issue 6). Glyphs keep
 # the defaults: their real-only arm is at the ceiling (96% with 20 classes), nothing to choose on.
 RECIPES: dict[str, dict[str, Any]] = {"glyphs": {}, "omniglot": {"sampler": "splice", "rotate": True}}
+# Validation splits for choosing a recipe without the test alphabets: these alphabets of Omniglot's training
+# set are held out (as drawn, unrotated); the budget comes from the other training alphabets.
+VALIDATION: dict[str, list[str]] = {"korean": ["Korean"], "greek-latin": ["Greek", "Latin"],
+                                    "balinese-aramaic": ["Balinese", "Early_Aramaic"]}
+
+
+def validation_split(name: str, omniglot: str | None = None) -> Split:
+    """Return validation split ``name`` of :data:`VALIDATION`: Omniglot's training alphabets other than the
+    held-out ones train (rotations as in the lab split), the held-out ones test. The test alphabets of
+    :func:`~lab.tasks.splits.data_split` take no part. Raises ``ValueError`` for an unknown name or alphabets
+    the training set lacks."""
+    if name not in VALIDATION:
+        raise ValueError(f"validation split {name!r}; choose one of {', '.join(VALIDATION)}")
+    train = data_split("omniglot", omniglot).train
+    held = VALIDATION[name]
+    missing = [a for a in held if a not in train.alphabets]
+    if missing:
+        raise ValueError(f"validation split {name!r} holds out {missing}, which the Omniglot training set lacks")
+    rest = [a for a in train.alphabets if a not in held]
+    return Split(train.subset(rest), OmniglotSource.from_path(train.origin).subset(held),
+                 f"validation: train {', '.join(rest)} with rotations; validate on {', '.join(held)}")
 
 
 def virtual_recipe(data: str, real_classes: int, virtual: bool, seed: int = 0, iterations: int | None = None,
@@ -55,9 +77,11 @@ def model_stem(config: VirtualTrainConfig, folder: Path | None = None) -> Path:
 
 
 def load_or_train(config: VirtualTrainConfig, folder: Path | None = None,
-                  on_progress: Callable[[int, dict[str, float]], bool | None] | None = None) -> ProtoNet:
+                  on_progress: Callable[[int, dict[str, float]], bool | None] | None = None,
+                  split: Split | None = None) -> ProtoNet:
     """Return the arm's trained learner: loaded if ``model_stem(config)`` holds one of the identical config,
-    else trained (resumable under ``<folder>/runs``) and saved there. Raises ``KeyboardInterrupt`` if stopped."""
+    else trained on ``split`` (default: the data set's) resumable under ``<folder>/runs`` and saved there.
+    Raises ``KeyboardInterrupt`` if stopped."""
     stem = model_stem(config, folder)
     if stem.with_suffix(".json").exists():
         try:
@@ -70,14 +94,15 @@ def load_or_train(config: VirtualTrainConfig, folder: Path | None = None,
                 return learner
         except CheckpointError:
             pass  # a damaged or stale file: train afresh over it
-    result = train_virtual(config, run_dir=stem.parent / "runs", out=stem, on_progress=on_progress, kind=KIND)
+    result = train_virtual(config, run_dir=stem.parent / "runs", out=stem, on_progress=on_progress, kind=KIND,
+                           split=split)
     if result.stopped:
         raise KeyboardInterrupt
     return result.learner
 
 
 def cached_evaluation(learner: ProtoNet, config: VirtualTrainConfig, episodes: int, test_seed: int,
-                      folder: Path | None = None) -> dict[str, Any]:
+                      folder: Path | None = None, split: Split | None = None) -> dict[str, Any]:
     """Return :func:`~lab.virtual_training.evaluate_learner`'s result for the arm's learner, read from
     ``<stem>.eval.json`` when that holds the same episodes of the same checkpoint (evaluating 600 episodes
     costs as much as ~100 training steps), else measured and written there."""
@@ -93,15 +118,16 @@ def cached_evaluation(learner: ProtoNet, config: VirtualTrainConfig, episodes: i
             return {"mean": mean, "ci95": ci95, "n": len(accs), "accuracies": accs}
     except (OSError, ValueError, KeyError, TypeError):
         pass  # no cache, or another one: measure
-    res = evaluate_learner(learner, config.data, episodes, test_seed, config.omniglot)
+    res = evaluate_learner(learner, config.data, episodes, test_seed, config.omniglot, split=split)
     if key["checkpoint"] is not None:
         cache.write_text(json.dumps({"key": key, "accuracies": res["accuracies"].tolist()}))
     return res
 
 
-def check_budgets(data: str, budgets: list[int], omniglot: str | None = None) -> int:
-    """Raise ``ValueError`` (before any training) unless every budget fits ``data``; return its character count."""
-    train = data_split(data, omniglot).train
+def check_budgets(data: str, budgets: list[int], omniglot: str | None = None, split: Split | None = None) -> int:
+    """Raise ``ValueError`` (before any training) unless every budget fits ``data`` (``split``'s training set if
+    given); return its character count."""
+    train = (split or data_split(data, omniglot)).train
     for budget in budgets:
         budget_class_ids(train, budget, 0)
     return len(budget_class_ids(train, 0, 0))
@@ -110,15 +136,23 @@ def check_budgets(data: str, budgets: list[int], omniglot: str | None = None) ->
 def evaluate_virtual(budgets: list[int], datas: list[str], episodes: int = 600, seed: int = 0,
                      iterations: int | None = None, omniglot: str | None = None, folder: Path | None = None,
                      on_progress: Callable[[str, int, dict[str, float]], None] | None = None,
-                     overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+                     overrides: dict[str, Any] | None = None, validate: str | None = None) -> dict[str, Any]:
     """Return the ``virtual`` report over ``budgets`` (0 = all characters) and data sets ``datas``;
-    ``overrides`` change recipe fields of every run (e.g. ``gen_warmup``)."""
+    ``overrides`` change recipe fields of every run (e.g. ``gen_warmup``). With ``validate`` (a name in
+    :data:`VALIDATION`; Omniglot only) both arms train and are measured on that validation split instead,
+    their models kept apart in ``<folder>/validate-<name>``: the way to choose a recipe."""
     if episodes < 2:
         raise ValueError(f"episodes={episodes}: a confidence interval needs at least 2 episodes")
     unknown = [d for d in datas if d not in DATA_SOURCES]
     if unknown or not datas:
         raise ValueError(f"data {unknown or datas}; choose from {DATA_SOURCES}")
-    totals = {data: check_budgets(data, budgets, omniglot) for data in datas}
+    split = None
+    if validate is not None:
+        if datas != ["omniglot"]:
+            raise ValueError(f"validation splits are of Omniglot's training alphabets; use data omniglot, not {datas}")
+        split = validation_split(validate, omniglot)
+        folder = (folder or models_dir() / "virtual") / f"validate-{validate}"
+    totals = {data: check_budgets(data, budgets, omniglot, split) for data in datas}
     rows, configs = [], []
     for data in datas:
         for budget in budgets:
@@ -127,8 +161,8 @@ def evaluate_virtual(budgets: list[int], datas: list[str], episodes: int = 600, 
                 config = virtual_recipe(data, budget, virtual, seed, iterations, omniglot, **(overrides or {}))
                 label = f"{data} {budget or 'all'} {METHODS[virtual]}"
                 learner = load_or_train(config, folder, (lambda it, m, label=label: on_progress(label, it, m))
-                                        if on_progress else None)
-                res = cached_evaluation(learner, config, episodes, seed + 1, folder)
+                                        if on_progress else None, split)
+                res = cached_evaluation(learner, config, episodes, seed + 1, folder, split)
                 accs[virtual] = res["accuracies"]
                 extra: dict[str, Any] = {}
                 if virtual:
@@ -144,4 +178,6 @@ def evaluate_virtual(budgets: list[int], datas: list[str], episodes: int = 600, 
               "train": {c["data"]: {k: v for k, v in c.items() if k not in ("data", "real_classes", "virtual")}
                         for c in configs},
               "threads": torch.get_num_threads()}
+    if split is not None:
+        config.update(validate=validate, split=split.description)
     return make_report("virtual", config, rows)

@@ -54,7 +54,7 @@ from lab.nets import load_params_, random_init
 from lab.tasks.augment import AugmentedSource, HandJitter, jitter
 from lab.tasks.base import EpisodeBatch, check_positive
 from lab.tasks.episodes import FewShotFamily
-from lab.tasks.splits import DATA_SOURCES, data_split
+from lab.tasks.splits import DATA_SOURCES, Split, data_split
 
 SAMPLERS = ("prior", "recombine", "splice")
 
@@ -257,15 +257,18 @@ class VirtualTrainResult:
 
 def train_virtual(config: VirtualTrainConfig, run_dir: Path | str | None = None, out: Path | str | None = None,
                   on_progress: Callable[[int, dict[str, float]], bool | None] | None = None,
-                  log_every: int = 50, kind: str = "virtual_protonet") -> VirtualTrainResult:
+                  log_every: int = 50, kind: str = "virtual_protonet", split: Split | None = None) -> VirtualTrainResult:
     """Train one arm of the virtual-task experiment; return the result, saving ``<out>.{pt,json}`` (the
     learner, checkpoint ``kind``) and ``<out>_generator.{pt,json}`` if ``out`` is given.
+
+    ``split`` replaces the data set's train/test split (e.g. a validation split of its training alphabets,
+    :func:`lab.virtual_eval.validation_split`); the budget is drawn from its training characters.
 
     ``on_progress(iteration, means)`` is called every ``log_every`` iterations; returning ``False`` stops
     (the resumable state is saved, no final checkpoint).
     """
     rng = make_generator(config.seed)
-    split = data_split(config.data, config.omniglot)
+    split = split or data_split(config.data, config.omniglot)
     ids = budget_class_ids(split.train, config.real_classes, config.budget_seed)
     real = AugmentedSource(BudgetSource(split.train, ids))
     family = FewShotFamily(real, min(config.train_way, len(ids)), config.train_shot, config.train_query)
@@ -381,8 +384,9 @@ def train_virtual(config: VirtualTrainConfig, run_dir: Path | str | None = None,
 
 
 def evaluate_learner(learner: ProtoNet, data: str, episodes: int = 600, seed: int = 0, omniglot: str | None = None,
-                     n_way: int = 5, k_shot: int = 1, n_query: int = 15) -> dict[str, Any]:
+                     n_way: int = 5, k_shot: int = 1, n_query: int = 15, split: Split | None = None) -> dict[str, Any]:
     """Return ``{"mean", "ci95", "n", "accuracies"}``: ``n_way``-way ``k_shot``-shot accuracy on held-out
-    classes of ``data``, episodes drawn from ``seed`` (equal seeds: equal episodes for every learner)."""
-    family = FewShotFamily(data_split(data, omniglot).test, n_way, k_shot, n_query)
+    classes of ``data`` (of ``split`` if given), episodes drawn from ``seed`` (equal seeds: equal episodes
+    for every learner)."""
+    family = FewShotFamily((split or data_split(data, omniglot)).test, n_way, k_shot, n_query)
     return evaluate_accuracy(learner.scores, family, episodes, make_generator(seed), batch_size=25)

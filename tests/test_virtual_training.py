@@ -17,6 +17,9 @@ from lab.learners.protonet import ProtoNet, ProtoNetConfig
 from lab.nets import load_params_, random_init
 from lab.tasks.augment import HandJitter
 from lab.tasks.base import EpisodeBatch
+from lab.tasks.omniglot import default_omniglot_path
+from lab.tasks.splits import data_split
+from lab.virtual_eval import VALIDATION, validation_split
 from lab.virtual_training import (
     VirtualTrainConfig,
     budget_class_ids,
@@ -214,6 +217,8 @@ def test_eval_virtual_prints_both_arms_per_budget_and_reuses_trained_models(tmp_
     (["--data", "mnist"], "choose from glyphs, omniglot"),
     (["--episodes", "1", "--data", "glyphs"], "at least 2 episodes"),
     (["--warmup", "-1", "--data", "glyphs"], "--warmup -1 must be >= 0"),
+    (["--validate", "atlantis"], "invalid choice: 'atlantis'"),
+    (["--validate", "korean", "--data", "glyphs"], "validation splits are of Omniglot's training alphabets"),
 ])
 def test_bad_input_exits_2_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_HOME", str(tmp_path / "home"))
@@ -221,3 +226,27 @@ def test_bad_input_exits_2_with_one_line(argv, message, capsys, tmp_path, monkey
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "home").exists()  # nothing trained before the input was checked
+
+
+def test_validation_splits_hold_out_training_alphabets_and_never_touch_the_test_ones(tmp_path, monkeypatch, capsys):
+    path = default_omniglot_path()
+    if path is None or not (path / "images_background_small1.zip").exists():
+        pytest.skip("the small Omniglot archives are not on this machine (../shared/data/omniglot)")
+    lab_split = data_split("omniglot")
+    for name, held in VALIDATION.items():
+        split = validation_split(name)
+        assert split.test.alphabets == sorted(held) and not split.test.rotations
+        assert split.train.rotations and set(split.train.alphabets) == set(lab_split.train.alphabets) - set(held)
+        assert not set(split.train.alphabets + split.test.alphabets) & set(lab_split.test.alphabets)
+        assert split.train.n_characters + split.test.n_characters == lab_split.train.n_characters
+    monkeypatch.setenv("LAB_HOME", str(tmp_path / "home"))
+    assert main(["eval", "virtual", "--data", "omniglot", "--validate", "korean", "--real-classes", "5",
+                 "--iterations", "2", "--warmup", "1", "--channels", "4", "--episodes", "3", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    validate_report(report)
+    assert report["config"]["validate"] == "korean" and "validate on Korean" in report["config"]["split"]
+    folder = tmp_path / "home" / "models" / "virtual"
+    assert sorted(p.name for p in folder.glob("*.pt")) == []  # validation models never mix with the real ones
+    card = json.loads((folder / "validate-korean" / "virtual_omniglot_5_real_seed0_it2.json").read_text())
+    chosen = validation_split("korean").train.class_names(card["extra"]["real_class_ids"])
+    assert len(chosen) == 5 and not [c for c in chosen if c.startswith("Korean")]

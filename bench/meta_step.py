@@ -17,7 +17,9 @@ measures each implementation's peak memory (one iteration, resident-set rise wit
 returned to the OS on free). A float64 check
 compares our meta-gradients with learn2learn's on the same seed (W1, and W2 on 4 tasks).
 
-    python -m bench.meta_step [--workloads W1,W2,W3,W4] [--repeats 1.0] [--allocator both|default|tuned]
+    python -m bench.meta_step [--workloads W1,W2,W3,W4] [--repeats 1.0] [--allocator both|default|tuned] [--threads N]
+
+Every implementation runs on ``--threads`` torch threads (default: all the cores this process may use).
 
 Prints a table and writes ``bench/results/meta_step.csv`` (one row per implementation, configuration and
 allocator) and ``bench/results/meta_step_gradcheck.csv``. Peers: ``bash bench/install_peers.sh``.
@@ -39,6 +41,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from lab.compute import usable_cores
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPEATS = {"W1": 30, "W2": 7, "W3": 20, "W4": 10}  # times --repeats
@@ -320,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=float, default=1.0, help="scale of the repetitions per row")
     parser.add_argument("--allocator", choices=("both", "default", "tuned", "memory"), default="both",
                         help="both: default and tuned timings, then a memory pass for the peaks; memory: peaks only")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=usable_cores(),
+                        help="torch threads for every implementation (default: every core)")
     parser.add_argument("--no-gradcheck", dest="gradcheck", action="store_false")
     parser.add_argument("--all-strategies", action="store_true",
                         help="W2: also time the Conv4 strategies lab.compute did not choose")

@@ -104,6 +104,7 @@ def test_a_named_recipe_sets_options_that_explicit_ones_override(assets, tmp_pat
     assert config["data"] == "glyphs" and config["iterations"] == 2 and config["encoder_warmup"] == 1  # overridden
     assert config["encoder_lr"] == 0.1 and config["net"]["encoder"] == "conv"  # from the recipe
     assert config["net"]["feature_keys"] is True and config["net"]["feature_norm"] == 5.0
+    assert config["warmup_loss"] == "prototypes"  # from the recipe
     assert main(["train", "mann", "--recipe", "imagenet"]) == 2
     assert "invalid choice: 'imagenet'" in capsys.readouterr().err
 

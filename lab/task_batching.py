@@ -197,7 +197,7 @@ def conv_maml_losses(params: Params, batch: EpisodeBatch, steps: int, inner_lr: 
     channels_last = (layout or conv_layout(batch.support_x.device)) == "channels_last"
 
     def support_loss(p: Params, x: torch.Tensor, y: torch.Tensor, vmapped: bool) -> torch.Tensor:
-        # Differentiated twice on second order: NCHW there (channels_last batch norm is wrong on second order).
+        # Differentiated twice on second order: NCHW there (lab.nhwc's norms are differentiable once).
         once = first_order and not vmapped
         return F.cross_entropy(conv4_logits(p, x, blocks, last_pool, vmapped, channels_last and once), y)
 
@@ -238,10 +238,11 @@ def conv_maml_losses(params: Params, batch: EpisodeBatch, steps: int, inner_lr: 
     tasks = list(range(batch.n_tasks))
     workers = min(torch.get_num_threads(), len(tasks)) if strategy == "parallel-loop" else 1
     if workers > 1 and batch.support_x.device.type == "cpu":
-        results = dict(zip((t for w in range(workers) for t in tasks[w::workers]),
-                           (r for part in _on_threads(run, [tasks[w::workers] for w in range(workers)]) for r in part),
-                           strict=True))
-        per_task = [results[t] for t in tasks]
+        parts = [tasks[w::workers] for w in range(workers)]
+        per_task = [None] * len(tasks)
+        for part, results in zip(parts, _on_threads(run, parts), strict=True):
+            for t, result in zip(part, results, strict=True):
+                per_task[t] = result
     else:
         per_task = run(tasks)
     losses, logits = torch.stack([r[0] for r in per_task]), torch.stack([r[1] for r in per_task])

@@ -240,8 +240,9 @@ def limit_threads(threads: int = 1) -> None:
 # over all tasks) beats vmap 2-4x on MLPs; for Conv4 a per-task loop with each task's backward taken at once
 # beats vmap (grouped convolutions, ~2x slower on a CPU) and also a support pass batched over tasks (its
 # per-task weight gradients cost more under vmap than the loop's small passes), and a loop whose tasks run
-# side by side on the cores (one torch thread each) beats one that splits every kernel across them. On CUDA, vmap's grouped
-# convolutions keep the GPU busy where a loop of small kernels would not (not measured: no GPU here yet).
+# side by side on the cores (one torch thread each) beats one that splits every kernel across them. On CUDA,
+# vmap's grouped convolutions keep the GPU busy where a loop of small kernels would not (not measured on a
+# GPU yet).
 TASK_STRATEGIES: dict[tuple[str, str], str] = {
     ("maml-mlp", "cpu"): "stacked", ("maml-mlp", "cuda"): "stacked", ("maml-mlp", "mps"): "vmap",
     ("maml-conv", "cpu"): "parallel-loop", ("maml-conv", "cuda"): "vmap", ("maml-conv", "mps"): "vmap",
@@ -269,8 +270,9 @@ def task_strategy(workload: str, device: torch.device | str) -> str:
 # Memory layout of Conv4's activations on passes differentiated at most once (lab.task_batching), per device
 # type. On this CPU PyTorch's batch-norm and max-pool kernels are 3-4x faster in channels_last (NHWC,
 # vectorised over channels) than in NCHW, and its convolutions ~10% faster; MAML's query passes are most of
-# the work. Passes differentiated twice (second-order support passes) stay NCHW: an earlier session measured
-# second-order MAML gradients through channels_last F.batch_norm off by ~0.4 % (float32).
+# the work. PyTorch's channels_last batch norm sums its statistics imprecisely (lab.nhwc has the numbers), so
+# these passes use lab.nhwc's norms, which are differentiable once: passes differentiated twice (second-order
+# support passes) stay NCHW.
 CONV_LAYOUTS: dict[str, str] = {"cpu": "channels_last", "cuda": "contiguous", "mps": "contiguous"}
 LAYOUT_CHOICES = ("channels_last", "contiguous")
 LAYOUT_ENV = "LAB_CONV_LAYOUT"  # "channels_last" or "contiguous" (benchmarks and tests)

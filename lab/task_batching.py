@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import grad, vmap
 
-from lab.compute import LAYOUT_CHOICES, conv_layout
+from lab.compute import LAYOUT_CHOICES, STRATEGY_CHOICES, conv_layout
 from lab.nets import Params, max_pool2x2
 from lab.nhwc import batch_stats_norm, norm_pool, to_nhwc
 from lab.tasks.base import EpisodeBatch
@@ -126,7 +126,10 @@ def conv4_layout(params: Params, prefix: str = "body.") -> list[tuple[str, str |
     return blocks
 
 
-def _batch_stats_norm(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, vmapped: bool) -> torch.Tensor:
+def _batch_stats_norm(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, vmapped: bool,
+                      channels_last: bool = False) -> torch.Tensor:
+    if channels_last:
+        return batch_stats_norm(h, weight, bias, BN_EPS)
     if not vmapped:
         return F.batch_norm(h, None, None, weight, bias, training=True, eps=BN_EPS)
     var, mean = torch.var_mean(h, dim=(0, 2, 3), correction=0, keepdim=True)
@@ -152,13 +155,11 @@ def conv4_logits(params: Params, x: torch.Tensor, blocks: list[tuple[str, str | 
         # Normalising by the batch's mean cancels a conv bias exactly: leave it out, and its gradient (0).
         h = F.conv2d(h, weight, None if norm else params[f"{conv}.bias"], padding=1)
         pool = i < 3 or last_pool
-        if norm is not None and channels_last and pool:
+        if norm is not None and channels_last and pool:  # normalise and pool in one (lab.nhwc.norm_pool)
             h = norm_pool(h, params[f"{norm}.weight"], params[f"{norm}.bias"], BN_EPS)
         else:
-            if norm is not None and channels_last:
-                h = batch_stats_norm(h, params[f"{norm}.weight"], params[f"{norm}.bias"], BN_EPS)
-            elif norm is not None:
-                h = _batch_stats_norm(h, params[f"{norm}.weight"], params[f"{norm}.bias"], vmapped)
+            if norm is not None:
+                h = _batch_stats_norm(h, params[f"{norm}.weight"], params[f"{norm}.bias"], vmapped, channels_last)
             if pool:
                 h = max_pool2x2(h)
         h = F.relu(h)
@@ -186,8 +187,8 @@ def conv_maml_losses(params: Params, batch: EpisodeBatch, steps: int, inner_lr: 
     blocks = conv4_layout(params)
     if blocks is None:
         raise ValueError("these weights are not a Conv4 classifier; use the vmap strategy")
-    if strategy not in ("shared-support", "loop", "parallel-loop", "vmap"):
-        raise ValueError(f"strategy={strategy!r}; choose shared-support, loop, parallel-loop or vmap")
+    if strategy not in STRATEGY_CHOICES["maml-conv"]:
+        raise ValueError(f"strategy={strategy!r}; choose one of {', '.join(STRATEGY_CHOICES['maml-conv'])}")
     eager = torch.is_grad_enabled() and any(p.requires_grad for p in params.values())
     if not eager:  # no meta-gradient wanted (evaluation); the inner steps still need autograd
         params, first_order = {k: v.detach().requires_grad_() for k, v in params.items()}, True

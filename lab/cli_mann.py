@@ -88,6 +88,9 @@ def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positiv
     p.add_argument("--lr", type=positive_float, default=GLYPH_RECIPE["lr"], help="Adam step size")
     p.add_argument("--lr-min", type=positive_float, default=None,
                    help="cosine-decay the step size to this (default: constant, so --iterations can be raised later)")
+    p.add_argument("--decay-last", type=positive_int, default=None,
+                   help="keep the step size constant, then cosine-decay it to --lr-min over this many last iterations "
+                        "(a run resumes from the constant run's states up to there)")
     p.add_argument("--memory-slots", type=positive_int, default=net["memory_slots"],
                    help="N (the weights do not depend on it: changeable at test time)")
     p.add_argument("--memory-width", type=positive_int, default=40, help="M")
@@ -149,9 +152,10 @@ def train_config(a: argparse.Namespace, learner: str = "mann") -> MANNTrainConfi
     if a.feature_norm:
         net["feature_norm"] = a.feature_norm
     iterations = a.baseline_iterations if learner == "mann-lstm" and a.baseline_iterations else a.iterations
+    decay = min(a.decay_last, iterations) if a.decay_last else 0
     return MANNTrainConfig(learner=learner, data=a.data, omniglot=a.omniglot, net=net,
                            episode_length=a.length or 10 * a.classes, batch=a.batch, iterations=iterations,
-                           lr=a.lr, lr_min=a.lr if a.lr_min is None else a.lr_min, augment=not a.no_augment, aux_weight=a.aux_weight, encoder_warmup=a.encoder_warmup, encoder_lr=a.encoder_lr, warmup_loss=a.warmup_loss, init_from=_init_stem(a.init_from, learner), seed=a.seed, eval_episodes=a.eval_episodes,
+                           lr=a.lr, lr_min=a.lr if a.lr_min is None else a.lr_min, decay_iterations=decay, augment=not a.no_augment, aux_weight=a.aux_weight, encoder_warmup=a.encoder_warmup, encoder_lr=a.encoder_lr, warmup_loss=a.warmup_loss, init_from=_init_stem(a.init_from, learner), seed=a.seed, eval_episodes=a.eval_episodes,
                            eval_every=max(1, min(GLYPH_RECIPE["eval_every"], iterations)))
 
 

@@ -61,6 +61,7 @@ class MANNTrainConfig:
     iterations: int = 3000
     lr: float = 1e-3
     lr_min: float = 1e-4  # cosine schedule from lr down to lr_min; lr_min = lr: constant, and a run can be extended
+    decay_iterations: int = 0  # > 0: the rate stays at lr, then cosine-decays to lr_min over this many last iterations
     clip: float = 10.0  # gradient-norm clipping
     augment: bool = True  # hand jitter of Omniglot training drawings (glyphs need none)
     aux_weight: float = 0.0  # > 0: add this times a training-class cross-entropy on the conv features (see below)
@@ -100,7 +101,37 @@ class MANNTrainConfig:
         if not (self.lr > 0 and math.isfinite(self.lr) and 0 <= self.lr_min <= self.lr and self.clip > 0):
             raise ValueError(f"lr={self.lr}, lr_min={self.lr_min}, clip={self.clip}: need lr and clip finite "
                              f"and > 0, 0 <= lr_min <= lr")
+        if not (isinstance(self.decay_iterations, int) and 0 <= self.decay_iterations <= self.iterations):
+            raise ValueError(f"decay_iterations={self.decay_iterations!r} must be a whole number from 0 to "
+                             f"iterations={self.iterations}")
+        if self.decay_iterations and self.lr_min == self.lr:
+            raise ValueError(f"decay_iterations={self.decay_iterations} decays the rate to lr_min, but lr_min = lr = "
+                             f"{self.lr:g}; give a smaller lr_min (e.g. {self.lr / 100:g})")
         MANNConfig(**self.net)  # validates the net's fields
+
+    @property
+    def constant_until(self) -> int:
+        """Return the last iteration run at the full rate ``lr``: ``iterations - decay_iterations`` with a late
+        decay, ``iterations`` for a constant rate, 0 for a cosine over the whole run."""
+        if self.decay_iterations:
+            return self.iterations - self.decay_iterations
+        return self.iterations if self.lr_min == self.lr else 0
+
+    def rate(self, iteration: int) -> float:
+        """Return the rate of (1-based) ``iteration``: a cosine from ``lr`` to ``lr_min`` over the whole run, or
+        over its last ``decay_iterations`` after a constant ``lr``."""
+        if not self.decay_iterations:
+            return cosine_lr(self.lr, self.lr_min, iteration - 1, self.iterations)
+        return cosine_lr(self.lr, self.lr_min, max(0, iteration - 1 - self.constant_until), self.decay_iterations)
+
+    def constant_card(self) -> dict[str, Any]:
+        """Return the card of the constant-rate run this one follows up to :attr:`constant_until` (no
+        ``iterations``, ``lr_min = lr``, no ``decay_iterations``): its resumable states are this run's too."""
+        card = self.card()
+        card["lr_min"] = self.lr
+        card.pop("iterations")
+        card.pop("decay_iterations", None)
+        return card
 
     def card(self) -> dict[str, Any]:
         """Return the JSON-ready config stored in the checkpoint card (``aux_weight``, ``init_from``,
@@ -108,7 +139,7 @@ class MANNTrainConfig:
         of runs made before they existed still match)."""
         card = asdict(self)
         for name, default in (("aux_weight", 0.0), ("init_from", None), ("encoder_warmup", 0), ("encoder_lr", 1.0),
-                              ("warmup_loss", "classes")):
+                              ("warmup_loss", "classes"), ("decay_iterations", 0)):
             if card[name] == default:
                 card.pop(name)
         return card
@@ -247,13 +278,20 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
     rest = [p for p in model.parameters() if all(p is not q for q in encoder)] + list(aux.parameters() if aux else [])
     groups = [{"params": rest, "scale": 1.0}] + ([{"params": encoder, "scale": config.encoder_lr}] if encoder else [])
     optimizer = torch.optim.Adam(groups, lr=config.lr)
-    card = config.card()
-    if config.lr_min == config.lr:  # a constant rate: a longer run passes through a shorter one's states
-        card.pop("iterations")
-    key = resume_key(card)
-    paths = state_paths(run_dir, f"{config.learner}_{config.data}_seed{config.seed}", key) if run_dir else None
+    # A constant rate: a longer run passes through a shorter one's states. A late decay: the run passes through
+    # the constant run's states up to constant_until, so those are saved (and looked for) under its key.
+    constant_key = resume_key(config.constant_card())
+    key = constant_key if config.lr_min == config.lr else resume_key(config.card())
+    name = f"{config.learner}_{config.data}_seed{config.seed}"
+    paths = state_paths(run_dir, name, key) if run_dir else None
+    constant_paths = state_paths(run_dir, name, constant_key) if run_dir else None
     start, curve, wall_before = 0, [], 0.0
     saved = load_state(paths, key, device) if paths else None
+    constant_ahead = False  # a constant run went past where this one starts decaying: start afresh, keep its state
+    if saved is None and config.decay_iterations and constant_paths:
+        saved = load_state(constant_paths, constant_key, device)
+        if saved is not None and int(saved["iteration"]) > config.constant_until:
+            saved, constant_ahead = None, True
     if saved is not None:
         model.load_state_dict(saved["model"])
         if aux is not None:
@@ -268,13 +306,14 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
         return wall_before + time.perf_counter() - t0
 
     def snapshot(iteration: int) -> None:
-        if paths is not None:
+        if paths is not None and constant_paths is not None:
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng.get_state(),
                      "iteration": iteration, "wall_s": wall(),
                      "curve": torch.tensor(curve, dtype=torch.float64).view(-1, 2 + len(CURVE_INSTANCES))}
             if aux is not None:
                 state["aux"] = aux.state_dict()
-            save_state(paths, key, state)
+            in_constant = config.decay_iterations and iteration <= config.constant_until and not constant_ahead
+            save_state(*((constant_paths, constant_key) if in_constant else (paths, key)), state)
 
     def measure(iteration: int) -> dict[int, float]:
         correct, inst = run_batches(model, held_out, config.eval_episodes, make_generator(eval_seed), device=device)
@@ -291,7 +330,7 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
     for it in range(start + 1, config.iterations + 1):
         warming = it <= config.encoder_warmup
         for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(config.lr, config.lr_min, it - 1, config.iterations) * (
+            group["lr"] = config.rate(it) * (
                 1.0 if warming else group.get("scale", 1.0))
         batch = family.sample(rng, config.batch).to(device)
         if warming:  # the encoder alone, on the training-class loss (the MANN's weights get no gradient)
@@ -368,4 +407,5 @@ def mann_glyph_recipe(learner: str = "mann", seed: int = 0) -> MANNTrainConfig:
 # not at the 10th); its LSTM baseline 30.9% / 25.6%.
 OMNIGLOT_RECIPE_ARGS: list[str] = ["--data", "omniglot", "--encoder", "conv", "--feature-norm", "5", "--feature-keys",
                                    "--encoder-warmup", "3000", "--warmup-loss", "prototypes", "--encoder-lr", "0.1",
-                                   "--iterations", "6500", "--baseline-iterations", "4500"]
+                                   "--iterations", "7900", "--decay-last", "1400", "--lr-min", "1e-5",
+                                   "--baseline-iterations", "4500"]

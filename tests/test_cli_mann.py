@@ -105,6 +105,7 @@ def test_a_named_recipe_sets_options_that_explicit_ones_override(assets, tmp_pat
     assert config["encoder_lr"] == 0.1 and config["net"]["encoder"] == "conv"  # from the recipe
     assert config["net"]["feature_keys"] is True and config["net"]["feature_norm"] == 5.0
     assert config["warmup_loss"] == "prototypes"  # from the recipe
+    assert config["lr_min"] == 1e-5 and config["decay_iterations"] == 2  # the recipe's late decay, cut to the run
     assert main(["train", "mann", "--recipe", "imagenet"]) == 2
     assert "invalid choice: 'imagenet'" in capsys.readouterr().err
 
@@ -123,6 +124,8 @@ def test_a_named_recipe_sets_options_that_explicit_ones_override(assets, tmp_pat
     (["train", "mann", "--encoder", "conv", "--warmup-loss", "prototypes", "--length", "5"], "episode_length=5"),
     (["train", "mann", "--encoder", "conv", "--warmup-loss", "pairs"], "invalid choice"),
     (["train", "mann", "--encoder", "vit"], "invalid choice"),
+    (["train", "mann", "--decay-last", "10"], "lr_min = lr"),
+    (["train", "mann", "--decay-last", "0"], "--decay-last"),
 ])
 def test_bad_input_exits_2_with_one_line(assets, capsys, argv, message):
     assert main(argv) == 2

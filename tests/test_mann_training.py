@@ -3,6 +3,8 @@ class's second sight on held-out alphabets (a run from scratch and its continuat
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -140,3 +142,47 @@ def test_prototype_warmup_loss_is_validated_and_trains_only_the_encoder() -> Non
     initial, warmed = _tiny_run(iterations=3, encoder_warmup=3, warmup_loss="prototypes")
     assert _changed(initial, warmed, "encoder.") == {True}
     assert _changed(initial, warmed, "input_gates.") == {False}
+
+
+def test_a_late_decay_holds_the_rate_then_follows_a_cosine_and_is_validated() -> None:
+    from lab.mann_training import MANNTrainConfig
+    config = MANNTrainConfig(iterations=10, lr=1e-3, lr_min=1e-5, decay_iterations=4)
+    assert config.constant_until == 6
+    assert [config.rate(i) for i in range(1, 7)] == [1e-3] * 6
+    for i in range(7, 11):  # the closed form of a cosine over the last 4 iterations (0-based step i - 7)
+        expected = 1e-5 + 0.5 * (1e-3 - 1e-5) * (1 + math.cos(math.pi * (i - 7) / 4))
+        assert config.rate(i) == pytest.approx(expected, rel=1e-12)
+    assert config.rate(10) < 2e-4
+    whole = MANNTrainConfig(iterations=10, lr=1e-3, lr_min=1e-5)  # no late decay: a cosine over the whole run
+    assert whole.constant_until == 0 and whole.rate(2) < 1e-3
+    assert "decay_iterations" not in whole.card()  # the resume keys of older runs still match
+    with pytest.raises(ValueError, match="from 0 to iterations=10"):
+        MANNTrainConfig(iterations=10, lr_min=1e-5, decay_iterations=11)
+    with pytest.raises(ValueError, match="lr_min = lr"):
+        MANNTrainConfig(iterations=10, lr=1e-3, lr_min=1e-3, decay_iterations=4)
+
+
+def test_a_run_with_a_late_decay_resumes_from_the_constant_runs_state(tmp_path) -> None:
+    from lab.mann_training import MANNTrainConfig, train_mann
+    net = {k: v for k, v in TINY_NET.items() if k not in ("encoder", "encoder_channels", "feature_norm")}
+    constant = MANNTrainConfig(net=net, episode_length=4, batch=2, eval_episodes=2, eval_every=3, checkpoint_every=2,
+                               iterations=6, lr=1e-2, lr_min=1e-2)
+    decayed = MANNTrainConfig(**{**constant.__dict__, "iterations": 9, "lr_min": 1e-4, "decay_iterations": 3})
+    train_mann(constant, run_dir=tmp_path / "runs")
+    seen = []
+    resumed = train_mann(decayed, run_dir=tmp_path / "runs", on_progress=lambda p: seen.append(p.iteration),
+                         log_every=1)
+    assert seen[0] == 7  # it went on from the constant run's last state (iteration 6), not from the start
+    one_go = train_mann(decayed, run_dir=tmp_path / "fresh")
+    for name, weights in one_go.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], weights), name
+    # a constant run that went past the decay's start is not a valid start: this one begins afresh
+    longer = MANNTrainConfig(**{**constant.__dict__, "iterations": 8})
+    train_mann(longer, run_dir=tmp_path / "runs2")
+    seen.clear()
+    train_mann(decayed, run_dir=tmp_path / "runs2", on_progress=lambda p: seen.append(p.iteration), log_every=1)
+    assert seen[0] == 1
+    seen.clear()  # and it left the longer run's state alone: that run still continues from iteration 8
+    train_mann(MANNTrainConfig(**{**constant.__dict__, "iterations": 9}), run_dir=tmp_path / "runs2",
+               on_progress=lambda p: seen.append(p.iteration), log_every=1)
+    assert seen == [9]

@@ -241,8 +241,10 @@ def limit_threads(threads: int = 1) -> None:
 # beats vmap (grouped convolutions, ~2x slower on a CPU) and also a support pass batched over tasks (its
 # per-task weight gradients cost more under vmap than the loop's small passes), and a loop whose tasks run
 # side by side on the cores (one torch thread each) beats one that splits every kernel across them. On CUDA,
-# vmap's grouped convolutions keep the GPU busy where a loop of small kernels would not (not measured on a
-# GPU yet).
+# vmap's grouped convolutions keep the GPU busy where a loop of small kernels does not: on an H200 (torch 2.11)
+# the Conv4 meta-step over 32 tasks took 34.5 ms with vmap against 587 ms for the loop and 498 ms for a
+# batched support pass, second order (first order 30.2 against 254 / 199 ms), and contiguous beat channels_last
+# in every loop there.
 TASK_STRATEGIES: dict[tuple[str, str], str] = {
     ("maml-mlp", "cpu"): "stacked", ("maml-mlp", "cuda"): "stacked", ("maml-mlp", "mps"): "vmap",
     ("maml-conv", "cpu"): "parallel-loop", ("maml-conv", "cuda"): "vmap", ("maml-conv", "mps"): "vmap",

@@ -32,11 +32,14 @@ def build_model(kind: str, config: dict[str, Any] | None = None) -> nn.Module:
     """
     config = dict(config or {})
     if kind == "protonet":
-        from lab.learners.protonet import ProtoNet as model_cls, ProtoNetConfig as config_cls
+        from lab.learners.protonet import ProtoNet as model_cls
+        from lab.learners.protonet import ProtoNetConfig as config_cls
     elif kind == "relation":
-        from lab.learners.relation import RelationNet as model_cls, RelationNetConfig as config_cls
+        from lab.learners.relation import RelationNet as model_cls
+        from lab.learners.relation import RelationNetConfig as config_cls
     elif kind == "maml":
-        from lab.learners.maml_images import MAMLClassifier as model_cls, MAMLImageConfig as config_cls
+        from lab.learners.maml_images import MAMLClassifier as model_cls
+        from lab.learners.maml_images import MAMLImageConfig as config_cls
     else:
         raise ValueError(f"learner={kind!r}; choose one of {KINDS}")
     known = {f.name for f in fields(config_cls)}

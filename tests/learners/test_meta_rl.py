@@ -12,7 +12,6 @@ from lab.nets import load_params_, random_init
 from lab.tasks.bandits import sample_bandits
 from lab.tasks.harlow import object_pool, sample_harlow
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

@@ -62,11 +62,14 @@ def add_eval_arguments(p: argparse.ArgumentParser, positive_int: Callable, seed_
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the test episodes (same for both methods)")
     p.add_argument("--checkpoint", default=None,
                    help="MANN checkpoint stem (its baseline is <stem>_lstm; default: see lab.mann_eval)")
+    p.add_argument("--memory-slots", type=positive_int, default=None,
+                   help="memory slots of the MANN at test time (default: as trained; its weights do not depend on it)")
 
 
 def run_eval(a: argparse.Namespace) -> dict[str, Any]:
     """Return the report of ``eval mann`` for parsed options ``a``."""
-    return evaluate_mann(a.data, a.classes, a.episodes, a.seed, a.checkpoint, a.omniglot, INSTANCES)
+    return evaluate_mann(a.data, a.classes, a.episodes, a.seed, a.checkpoint, a.omniglot, INSTANCES,
+                         memory_slots=a.memory_slots)
 
 
 def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positive_int: Callable,

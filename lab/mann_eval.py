@@ -13,6 +13,7 @@ the shipped glyph pair in ``assets/``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -119,8 +120,12 @@ def pick_mann_checkpoints(data: str, classes: int, checkpoint: str | Path | None
 
 def evaluate_mann(data: str = "glyphs", classes: int = 5, episodes: int = 1000, seed: int = 0,
                   checkpoint: str | Path | None = None, omniglot: str | Path | None = None,
-                  instances: tuple[int, ...] = INSTANCES, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Return the evaluation report: accuracy by instance of the MANN and its LSTM baseline on held-out classes."""
+                  instances: tuple[int, ...] = INSTANCES, device: torch.device | str = "cpu",
+                  memory_slots: int | None = None) -> dict[str, Any]:
+    """Return the evaluation report: accuracy by instance of the MANN and its LSTM baseline on held-out classes.
+
+    ``memory_slots`` gives the MANN a memory of that many slots at test time instead of the trained number (its
+    weights do not depend on it); the baseline has no memory and is unaffected."""
     if episodes < 2:
         raise ValueError(f"--episodes {episodes}: a confidence interval needs at least 2 episodes")
     stems = pick_mann_checkpoints(data, classes, checkpoint)
@@ -129,6 +134,8 @@ def evaluate_mann(data: str = "glyphs", classes: int = 5, episodes: int = 1000, 
     rows, cards = [], {}
     for kind, stem in zip(MANN_KINDS, stems, strict=True):
         model, meta = load_mann(stem, kind, device)
+        if memory_slots is not None and kind == "mann":
+            model.config = dataclasses.replace(model.config, memory_slots=memory_slots)  # validated again
         net = model.config
         if net.n_classes != classes:
             raise ValueError(f"{stem} was trained with {net.n_classes} classes per episode, not {classes}; pass "
@@ -144,6 +151,8 @@ def evaluate_mann(data: str = "glyphs", classes: int = 5, episodes: int = 1000, 
                                    ms_per_episode=round(ms, 2)))
         cards[kind] = {"checkpoint": str(stem), "trained_on": meta["config"].get("data"),
                        "train_wall_s": meta.get("extra", {}).get("wall_s"), "length": length}
+        if kind == "mann":
+            cards[kind]["memory_slots"] = net.memory_slots
     config = {"data": data, "classes": classes, "split": split.description, "episodes": episodes, "seed": seed,
               "models": cards, "threads": torch.get_num_threads()}
     return make_report("mann-instances", config, rows)

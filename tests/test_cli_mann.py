@@ -114,6 +114,7 @@ def test_a_named_recipe_sets_options_that_explicit_ones_override(assets, tmp_pat
     (["eval", "mann", "--episodes", "1"], "at least 2 episodes"),
     (["eval", "mann", "--classes", "3", "--episodes", "2"], "trained with 5 classes"),
     (["eval", "mann", "--data", "mnist"], "invalid choice"),
+    (["eval", "mann", "--memory-slots", "2", "--episodes", "2"], "read_heads=4"),
     (["train", "mann", "--classes", "1"], "n_classes=1"),
     (["train", "mann", "--gamma", "1.5"], "gamma=1.5"),
     (["train", "mann", "--labels", "words"], "invalid choice"),
@@ -131,3 +132,18 @@ def test_bad_input_exits_2_with_one_line(assets, capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_eval_memory_slots_changes_only_the_manns_memory(assets, capsys):
+    def rows(*extra):
+        assert main(["eval", "mann", "--episodes", "20", "--json", *extra]) == 0
+        report = json.loads(capsys.readouterr().out)
+        return report, {(r["method"], r["instance"]): r["mean"] for r in report["results"]}
+    default, as_trained = rows()
+    trained_slots = default["config"]["models"]["mann"]["memory_slots"]
+    assert rows("--memory-slots", str(trained_slots))[1] == as_trained
+    small, smaller = rows("--memory-slots", "5")
+    assert small["config"]["models"]["mann"]["memory_slots"] == 5
+    assert {k: v for k, v in smaller.items() if k[0] == "mann-lstm"} == \
+        {k: v for k, v in as_trained.items() if k[0] == "mann-lstm"}  # the baseline has no memory
+    assert any(smaller[k] != as_trained[k] for k in as_trained if k[0] == "mann")  # 5 slots for 50 steps: it forgets

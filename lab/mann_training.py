@@ -135,8 +135,8 @@ class MANNTrainConfig:
 
     def card(self) -> dict[str, Any]:
         """Return the JSON-ready config stored in the checkpoint card (``aux_weight``, ``init_from``,
-        ``encoder_warmup``, ``encoder_lr`` and ``warmup_loss`` only when not their defaults, so the resume keys
-        of runs made before they existed still match)."""
+        ``encoder_warmup``, ``encoder_lr``, ``warmup_loss`` and ``decay_iterations`` only when not their
+        defaults, so the resume keys of runs made before they existed still match)."""
         card = asdict(self)
         for name, default in (("aux_weight", 0.0), ("init_from", None), ("encoder_warmup", 0), ("encoder_lr", 1.0),
                               ("warmup_loss", "classes"), ("decay_iterations", 0)):
@@ -306,7 +306,7 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
         return wall_before + time.perf_counter() - t0
 
     def snapshot(iteration: int) -> None:
-        if paths is not None and constant_paths is not None:
+        if paths is not None:
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng.get_state(),
                      "iteration": iteration, "wall_s": wall(),
                      "curve": torch.tensor(curve, dtype=torch.float64).view(-1, 2 + len(CURVE_INSTANCES))}
@@ -330,8 +330,7 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
     for it in range(start + 1, config.iterations + 1):
         warming = it <= config.encoder_warmup
         for group in optimizer.param_groups:
-            group["lr"] = config.rate(it) * (
-                1.0 if warming else group.get("scale", 1.0))
+            group["lr"] = config.rate(it) * (1.0 if warming else group.get("scale", 1.0))
         batch = family.sample(rng, config.batch).to(device)
         if warming:  # the encoder alone, on the training-class loss (the MANN's weights get no gradient)
             model.encoder(batch.images.flatten(0, 1))

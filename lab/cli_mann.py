@@ -19,10 +19,11 @@ from typing import Any
 import torch
 
 from lab.home import ensure_dir, models_dir
-from lab.learners.mann import ENCODERS
+from lab.learners.mann import CONV4_IMAGE_SIZE, ENCODERS
 from lab.mann_eval import INSTANCES, MANN_KINDS, evaluate_mann, shipped_mann_path
 from lab.mann_training import (
     GLYPH_RECIPE,
+    OMNIGLOT_PROTONET_RECIPE_ARGS,
     OMNIGLOT_RECIPE_ARGS,
     WARMUP_LOSSES,
     MANNProgress,
@@ -39,7 +40,9 @@ EVAL_HELP = "Memory-augmented network (Santoro et al. 2016) vs LSTM: accuracy by
 
 # Named recipes of `train mann --recipe NAME`: options put in front of the user's own (which win).
 # omniglot-conv: the recipe that reached the issue-4 table's Omniglot row (see lab.mann_training.OMNIGLOT_RECIPE).
-RECIPES: dict[str, list[str]] = {"omniglot-conv": OMNIGLOT_RECIPE_ARGS}
+# omniglot-protonet: the same memory on the frozen Conv4 of `train protonet --data omniglot`.
+RECIPES: dict[str, list[str]] = {"omniglot-conv": OMNIGLOT_RECIPE_ARGS,
+                                 "omniglot-protonet": OMNIGLOT_PROTONET_RECIPE_ARGS}
 
 
 def expand_recipe(argv: list[str]) -> list[str]:
@@ -79,7 +82,7 @@ def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positiv
     p = parser_class(prog=prog, description="train a MANN and its LSTM baseline into the lab folder")
     p.add_argument("--recipe", choices=sorted(RECIPES), default=None,
                    help="start from a named recipe's options (options given as well override them); "
-                        "omniglot-conv: " + " ".join(OMNIGLOT_RECIPE_ARGS))
+                        + "; ".join(f"{k}: {' '.join(v)}" for k, v in RECIPES.items()))
     p.add_argument("--data", choices=DATA_SOURCES, default="glyphs")
     p.add_argument("--omniglot", default=None, help="Omniglot archives or folder (see lab.tasks.splits)")
     p.add_argument("--classes", type=int, default=5, help="classes per episode (>= 2)")
@@ -105,8 +108,15 @@ def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positiv
     p.add_argument("--feature-keys", action="store_true",
                    help="add a linear map of the image features to the read keys (not in the paper)")
     p.add_argument("--encoder", choices=ENCODERS, default="pixels",
-                   help="image features: the flattened pixels (the paper) or a small learned conv net")
+                   help="image features: the flattened pixels (the paper), a small learned conv net, or ProtoNet's "
+                        "Conv4 at 28x28 (conv4, with --encoder-from)")
     p.add_argument("--encoder-channels", type=positive_int, default=32, help="feature maps per conv block")
+    p.add_argument("--encoder-from", default=None,
+                   help="ProtoNet checkpoint stem whose Conv4 is the encoder (--encoder conv4), e.g. the one "
+                        "`train protonet --data omniglot` makes; a bare name is looked up in --out")
+    p.add_argument("--feature-views", type=int, default=0,
+                   help="with a frozen encoder (--encoder-lr 0): encode this many jittered views of every "
+                        "training drawing once, instead of every image at every step")
     p.add_argument("--aux-weight", type=float, default=0.0,
                    help="weight of an extra training-class loss on the conv features (0: off; needs --encoder conv)")
     p.add_argument("--feature-norm", type=float, default=0.0,
@@ -143,6 +153,17 @@ def _init_stem(stem: str | None, learner: str) -> str | None:
     return stem if learner == "mann" else f"{stem}_lstm"
 
 
+def _protonet_stem(stem: str, out_dir: Path) -> str:
+    """Return the ProtoNet checkpoint stem ``--encoder-from`` names: as given, or a bare name in ``out_dir``.
+    Raises ``ValueError`` (one line: how to make it) when neither has a ``.pt``."""
+    stem = stem.removesuffix(".pt").removesuffix(".json")
+    for candidate in (Path(stem).expanduser(), out_dir / stem):
+        if candidate.with_name(candidate.name + ".pt").exists():
+            return str(candidate)
+    raise ValueError(f"--encoder-from: no ProtoNet checkpoint {stem}.pt (here or in {out_dir}); make it with "
+                     f"`python -m lab train protonet --data omniglot` (~30 min on 2 cores) or give its path")
+
+
 def train_config(a: argparse.Namespace, learner: str = "mann") -> MANNTrainConfig:
     """Return the training config for parsed ``train mann`` options."""
     net = {"n_classes": a.classes, "label_mode": a.labels, "memory_slots": a.memory_slots,
@@ -154,11 +175,13 @@ def train_config(a: argparse.Namespace, learner: str = "mann") -> MANNTrainConfi
         net["feature_keys"] = True
     if a.feature_norm:
         net["feature_norm"] = a.feature_norm
+    if a.encoder == "conv4":
+        net["image_size"] = CONV4_IMAGE_SIZE
     iterations = a.baseline_iterations if learner == "mann-lstm" and a.baseline_iterations else a.iterations
     decay = min(a.decay_last, iterations) if a.decay_last else 0
     return MANNTrainConfig(learner=learner, data=a.data, omniglot=a.omniglot, net=net,
                            episode_length=a.length or 10 * a.classes, batch=a.batch, iterations=iterations,
-                           lr=a.lr, lr_min=a.lr if a.lr_min is None else a.lr_min, decay_iterations=decay, augment=not a.no_augment, aux_weight=a.aux_weight, encoder_warmup=a.encoder_warmup, encoder_lr=a.encoder_lr, warmup_loss=a.warmup_loss, init_from=_init_stem(a.init_from, learner), seed=a.seed, eval_episodes=a.eval_episodes,
+                           lr=a.lr, lr_min=a.lr if a.lr_min is None else a.lr_min, decay_iterations=decay, augment=not a.no_augment, aux_weight=a.aux_weight, encoder_warmup=a.encoder_warmup, encoder_lr=a.encoder_lr, warmup_loss=a.warmup_loss, init_from=_init_stem(a.init_from, learner), encoder_from=a.encoder_from, feature_views=a.feature_views, seed=a.seed, eval_episodes=a.eval_episodes,
                            eval_every=max(1, min(GLYPH_RECIPE["eval_every"], iterations)))
 
 
@@ -184,8 +207,11 @@ def _summary(label: str, result) -> str:
 def run_train(a: argparse.Namespace) -> int:
     """Run ``train mann``: save ``<name>`` (MANN) and ``<name>_lstm`` (baseline) and print where they went."""
     torch.set_num_threads(a.threads)
-    configs = [train_config(a, kind) for kind in (MANN_KINDS[:1] if a.no_baseline else MANN_KINDS)]
     out_dir = ensure_dir(Path(a.out).expanduser() if a.out else models_dir())
+    if a.encoder_from is not None:
+        train_config(a)  # the options' own errors first (e.g. --encoder-from without --encoder conv4)
+        a.encoder_from = _protonet_stem(a.encoder_from, out_dir)
+    configs = [train_config(a, kind) for kind in (MANN_KINDS[:1] if a.no_baseline else MANN_KINDS)]
     name = a.name or f"mann_{a.data}_seed{a.seed}"
     runs = Path(a.runs).expanduser() if a.runs else out_dir.parent / "runs"
     for config in configs:

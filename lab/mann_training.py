@@ -35,12 +35,13 @@ from torch import nn
 
 from lab.checkpoint import load_checkpoint, save_checkpoint
 from lab.compute import derive_seed, make_generator
-from lab.learners.mann import MANNConfig, build_mann, correct_steps, episode_loss
+from lab.learners.mann import MANNConfig, build_mann, correct_steps, episode_loss, load_protonet_encoder_
 from lab.mann_eval import MANN_KINDS, instance_accuracies, run_batches
-from lab.nets import load_params_, random_init
+from lab.nets import load_params_, random_init, test_mode
 from lab.resumable import cosine_lr, load_state, resume_key, save_state, state_paths
-from lab.tasks.augment import AugmentedSource
+from lab.tasks.augment import AugmentedSource, HandJitter
 from lab.tasks.base import check_positive
+from lab.tasks.feature_cache import EncodedSource
 from lab.tasks.mann_episodes import MANNEpisodes, MANNTaskFamily
 from lab.tasks.splits import DATA_SOURCES, data_split
 
@@ -69,6 +70,8 @@ class MANNTrainConfig:
     encoder_lr: float = 1.0  # after the warm-up the encoder learns at this times the rate (0: frozen)
     warmup_loss: str = "classes"  # the encoder's own loss (warm-up, aux_weight): classes | prototypes
     init_from: str | None = None  # a checkpoint stem of the same learner to start from (e.g. one trained on glyphs)
+    encoder_from: str | None = None  # a ProtoNet checkpoint stem whose Conv4 becomes the encoder (encoder="conv4")
+    feature_views: int = 0  # > 0: the frozen encoder's features of this many jittered views per drawing, computed once
     seed: int = 0
     eval_every: int = 250
     eval_episodes: int = 200
@@ -90,9 +93,19 @@ class MANNTrainConfig:
         if self.warmup_loss not in WARMUP_LOSSES:
             raise ValueError(f"warmup_loss={self.warmup_loss!r}; choose one of {WARMUP_LOSSES}")
         if (self.aux_weight > 0 or self.encoder_warmup > 0 or self.encoder_lr != 1
-                or self.warmup_loss != "classes") and self.net.get("encoder", "pixels") != "conv":
+                or self.warmup_loss != "classes") and self.net.get("encoder", "pixels") == "pixels":
             raise ValueError("aux_weight, encoder_warmup, encoder_lr and warmup_loss train the conv encoder; "
-                             "they need encoder='conv'")
+                             "they need encoder='conv' or 'conv4'")
+        encoder = self.net.get("encoder", "pixels")
+        if self.encoder_from is not None and encoder != "conv4":
+            raise ValueError(f"encoder_from={self.encoder_from!r} loads a ProtoNet's Conv4; it needs encoder='conv4'")
+        if not (isinstance(self.feature_views, int) and self.feature_views >= 0):
+            raise ValueError(f"feature_views={self.feature_views!r} must be a whole number >= 0")
+        if self.feature_views and (encoder == "pixels" or self.encoder_lr != 0 or self.encoder_warmup
+                                   or self.aux_weight or self.data != "omniglot"):
+            raise ValueError("feature_views computes the encoder's features once, so the encoder must be frozen: "
+                             "it needs a conv encoder, encoder_lr=0, no encoder_warmup, no aux_weight and "
+                             "data='omniglot' (glyph drawings are new every time)")
         n_classes = self.net.get("n_classes", MANNConfig.n_classes)
         if self.warmup_loss == "prototypes" and self.episode_length < 2 * n_classes:
             raise ValueError(f"warmup_loss='prototypes' compares each image with the other drawings of its class: "
@@ -135,11 +148,13 @@ class MANNTrainConfig:
 
     def card(self) -> dict[str, Any]:
         """Return the JSON-ready config stored in the checkpoint card (``aux_weight``, ``init_from``,
-        ``encoder_warmup``, ``encoder_lr``, ``warmup_loss`` and ``decay_iterations`` only when not their
-        defaults, so the resume keys of runs made before they existed still match)."""
+        ``encoder_warmup``, ``encoder_lr``, ``warmup_loss``, ``decay_iterations``, ``encoder_from`` and
+        ``feature_views`` only when not their defaults, so the resume keys of runs made before they existed
+        still match)."""
         card = asdict(self)
         for name, default in (("aux_weight", 0.0), ("init_from", None), ("encoder_warmup", 0), ("encoder_lr", 1.0),
-                              ("warmup_loss", "classes"), ("decay_iterations", 0)):
+                              ("warmup_loss", "classes"), ("decay_iterations", 0), ("encoder_from", None),
+                              ("feature_views", 0)):
             if card[name] == default:
                 card.pop(name)
         return card
@@ -170,10 +185,21 @@ class MANNTrainResult:
     paths: tuple[Path, Path] | None = None
 
 
-def families(config: MANNTrainConfig, net: MANNConfig) -> tuple[MANNTaskFamily, MANNTaskFamily, str]:
-    """Return ``(training family, held-out family, split description)`` for ``config``."""
+def families(config: MANNTrainConfig, net: MANNConfig, encoder: nn.Module | None = None
+             ) -> tuple[MANNTaskFamily, MANNTaskFamily, str]:
+    """Return ``(training family, held-out family, split description)`` for ``config``; with
+    ``config.feature_views`` the training family draws ``encoder``'s features (:class:`EncodedSource`, built
+    here with its own seed, in test mode) instead of images."""
     split = data_split(config.data, config.omniglot)
-    source = AugmentedSource(split.train) if config.augment and config.data == "omniglot" else split.train
+    if config.feature_views:
+        jitter_sizes = HandJitter() if config.augment else None
+        with test_mode(encoder) as frozen:
+            source = EncodedSource(split.train, frozen, net.image_size, config.feature_views,
+                                   make_generator(derive_seed(make_generator(config.seed + 2))), jitter_sizes)
+    elif config.augment and config.data == "omniglot":
+        source = AugmentedSource(split.train)
+    else:
+        source = split.train
     shape = (net.n_classes, config.episode_length, net.label_mode, net.image_size)
     return MANNTaskFamily(source, *shape), MANNTaskFamily(split.test, *shape), split.description
 
@@ -266,8 +292,11 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
             raise ValueError(f"init_from {init_from} holds another network than this run's net options "
                              f"{config.net}; start from a checkpoint trained with the same ones")
         model.load_state_dict({k: v.float() for k, v in state.items()})
+    if config.encoder_from is not None and init_from is None:
+        protonet_state, _ = load_checkpoint(config.encoder_from, "protonet")
+        load_protonet_encoder_(model, protonet_state, config.encoder_from)
     model.to(device)
-    family, held_out, description = families(config, model.config)
+    family, held_out, description = families(config, model.config, model.encoder)
     eval_seed = derive_seed(make_generator(config.seed + 1))
     aux = None
     if config.aux_weight > 0 or config.encoder_warmup > 0:
@@ -411,3 +440,15 @@ OMNIGLOT_RECIPE_ARGS: list[str] = ["--data", "omniglot", "--encoder", "conv", "-
                                    "--encoder-warmup", "3000", "--warmup-loss", "prototypes", "--encoder-lr", "0.1",
                                    "--iterations", "7900", "--decay-last", "1400", "--lr-min", "1e-5",
                                    "--baseline-iterations", "4500"]
+# The Omniglot recipe on ProtoNet's features (`--recipe omniglot-protonet`): the same memory, keys, schedule and
+# training characters, but the encoder is the Conv4 of `python -m lab train protonet --data omniglot` (the same
+# training alphabets; 94.3% 5-way 1-shot on the test alphabets), loaded and frozen, its features of 4 jittered
+# views of every training drawing computed once (lab.tasks.feature_cache). Why: on the test alphabets its
+# features put the nearest earlier drawing in the right class at the 2nd sight 94.8% of the time and at the
+# 10th 98.7%, against 86.7% and 97.0% for the conv recipe's trained encoder (300 episodes); a memory read
+# cannot beat its features. No warm-up: the encoder is trained already.
+OMNIGLOT_PROTONET_RECIPE_ARGS: list[str] = ["--data", "omniglot", "--encoder", "conv4", "--encoder-channels", "64",
+                                            "--encoder-from", "protonet_omniglot_seed0", "--encoder-lr", "0",
+                                            "--feature-views", "4", "--feature-norm", "5", "--feature-keys",
+                                            "--iterations", "7900", "--decay-last", "1400", "--lr-min", "1e-5",
+                                            "--baseline-iterations", "4500"]

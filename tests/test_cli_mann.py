@@ -127,6 +127,9 @@ def test_a_named_recipe_sets_options_that_explicit_ones_override(assets, tmp_pat
     (["train", "mann", "--encoder", "vit"], "invalid choice"),
     (["train", "mann", "--decay-last", "10"], "lr_min = lr"),
     (["train", "mann", "--decay-last", "0"], "--decay-last"),
+    (["train", "mann", "--encoder", "conv4", "--encoder-from", "nowhere"], "train protonet --data omniglot"),
+    (["train", "mann", "--data", "omniglot", "--encoder", "conv4", "--feature-views", "2"], "encoder must be frozen"),
+    (["train", "mann", "--encoder", "conv", "--encoder-from", "pn"], "needs encoder='conv4'"),
 ])
 def test_bad_input_exits_2_with_one_line(assets, capsys, argv, message):
     assert main(argv) == 2
@@ -147,3 +150,20 @@ def test_eval_memory_slots_changes_only_the_manns_memory(assets, capsys):
     assert {k: v for k, v in smaller.items() if k[0] == "mann-lstm"} == \
         {k: v for k, v in as_trained.items() if k[0] == "mann-lstm"}  # the baseline has no memory
     assert any(smaller[k] != as_trained[k] for k in as_trained if k[0] == "mann")  # 5 slots for 50 steps: it forgets
+
+
+def test_the_protonet_recipe_freezes_a_conv4_found_in_the_models_folder(assets, tmp_path, capsys):
+    import argparse
+
+    from lab.cli_mann import expand_recipe, run_train, train_config, train_parser
+    parser = train_parser(argparse.ArgumentParser, "train mann", int, float, int)
+    a = parser.parse_args(expand_recipe(["--recipe", "omniglot-protonet", "--out", str(tmp_path)]))
+    config = train_config(a)
+    assert config.net["encoder"] == "conv4" and config.net["image_size"] == 28 and config.net["encoder_channels"] == 64
+    assert config.encoder_lr == 0 and config.feature_views == 4 and config.encoder_warmup == 0
+    assert config.encoder_from == "protonet_omniglot_seed0" and config.data == "omniglot"
+    with pytest.raises(ValueError, match="train protonet --data omniglot"):  # not made yet: says how to make it
+        run_train(a)
+    (tmp_path / "protonet_omniglot_seed0.pt").write_bytes(b"")
+    from lab.cli_mann import _protonet_stem
+    assert _protonet_stem("protonet_omniglot_seed0", tmp_path) == str(tmp_path / "protonet_omniglot_seed0")

@@ -11,8 +11,13 @@ import torch
 from lab.compute import make_generator
 from lab.learners.mann import episode_loss
 from lab.mann_eval import instance_accuracies, load_mann, run_batches, shipped_mann_path
+from lab.nets import load_params_, random_init
+from lab.tasks import default_omniglot_path
 from lab.tasks.mann_episodes import MANNTaskFamily
 from lab.tasks.splits import glyph_split
+
+needs_omniglot = pytest.mark.skipif(default_omniglot_path() is None,
+                                    reason="no Omniglot copy found (../shared/data/omniglot or LAB_OMNIGLOT_DIR)")
 
 
 @pytest.mark.slow
@@ -186,3 +191,42 @@ def test_a_run_with_a_late_decay_resumes_from_the_constant_runs_state(tmp_path) 
     train_mann(MANNTrainConfig(**{**constant.__dict__, "iterations": 9}), run_dir=tmp_path / "runs2",
                on_progress=lambda p: seen.append(p.iteration), log_every=1)
     assert seen == [9]
+
+
+def test_feature_views_and_encoder_from_are_validated_and_stay_out_of_old_resume_keys() -> None:
+    from lab.mann_training import MANNTrainConfig
+    conv4 = {"encoder": "conv4", "image_size": 28, "encoder_channels": 4}
+    with pytest.raises(ValueError, match="encoder must be frozen"):
+        MANNTrainConfig(data="omniglot", net=conv4, feature_views=2)  # encoder_lr 1: the features would change
+    with pytest.raises(ValueError, match="encoder must be frozen"):
+        MANNTrainConfig(net=conv4, encoder_lr=0.0, feature_views=2)  # glyphs: new drawings every time
+    with pytest.raises(ValueError, match="needs encoder='conv4'"):
+        MANNTrainConfig(net={"encoder": "conv"}, encoder_from="pn")
+    with pytest.raises(ValueError, match="feature_views=-1"):
+        MANNTrainConfig(data="omniglot", net=conv4, encoder_lr=0.0, feature_views=-1)
+    card = MANNTrainConfig().card()
+    assert "feature_views" not in card and "encoder_from" not in card
+    card = MANNTrainConfig(data="omniglot", net=conv4, encoder_lr=0.0, feature_views=2, encoder_from="pn").card()
+    assert card["feature_views"] == 2 and card["encoder_from"] == "pn"
+
+
+@needs_omniglot
+def test_a_run_on_cached_features_of_a_protonets_frozen_encoder(tmp_path) -> None:
+    from lab.checkpoint import save_checkpoint
+    from lab.learners.protonet import ProtoNet, ProtoNetConfig
+    from lab.mann_training import MANNTrainConfig, train_mann
+    protonet = ProtoNet(ProtoNetConfig(channels=2, last_pool=False))
+    load_params_(protonet, random_init(protonet, 3))
+    save_checkpoint(tmp_path / "pn", protonet.state_dict(), {"net": protonet.config.to_dict()}, "protonet")
+    net = {**{k: v for k, v in TINY_NET.items() if k != "encoder_channels"}, "encoder": "conv4",
+           "encoder_channels": 2, "image_size": 28, "feature_keys": True}
+    config = MANNTrainConfig(data="omniglot", net=net, episode_length=4, batch=2, eval_episodes=2, eval_every=100,
+                             iterations=3, lr=1e-2, lr_min=1e-2, encoder_lr=0.0, feature_views=1,
+                             encoder_from=str(tmp_path / "pn"))
+    result = train_mann(config, run_dir=None)
+    trained = result.model.state_dict()
+    for name, weights in protonet.encoder.state_dict().items():  # the encoder is the ProtoNet's, unchanged
+        assert torch.equal(trained["encoder.0." + name], weights), name
+    untrained = MANNTrainConfig(**{**config.__dict__, "iterations": 1, "lr": 1e-12, "lr_min": 1e-12})
+    assert not torch.equal(train_mann(untrained, run_dir=None).model.state_dict()["input_gates.weight"],
+                           trained["input_gates.weight"])  # the controller did learn from the cached features

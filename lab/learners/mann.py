@@ -25,7 +25,8 @@ Optional, not in the paper: ``encoder="conv"`` puts a small learned conv net (th
 blocks, :func:`image_encoder`) in front of the controller instead of the flattened pixels, trained end to
 end with the rest; the episode protocol, memory and LRUA are unchanged. Cosine reads over pixel-level
 features transfer poorly to new Omniglot alphabets when only ~150 training characters are available; the
-default stays ``"pixels"`` (the paper, and the shipped glyph model).
+default stays ``"pixels"`` (the paper, and the shipped glyph model). ``encoder="conv4"`` is ProtoNet's Conv4
+(28x28 input), loaded from a trained ProtoNet and kept frozen (the Omniglot recipe ``omniglot-protonet``).
 
 :func:`lrua_write_weights`, :func:`least_used` and :func:`cosine_read_weights` are the maths as pure functions; :class:`MANNTrace` keeps every step's read/write weights and usage for the Memory page.
 """
@@ -39,10 +40,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lab.nets import Conv4
 from lab.tasks.mann_episodes import STRING_CHARS, STRING_LENGTH, MANNEpisodes, label_width
 
 MEMORY_INIT = 1e-6  # the paper starts every slot at a small constant so that cosines are defined
-ENCODERS = ("pixels", "conv")
+ENCODERS = ("pixels", "conv", "conv4")
+CONV4_IMAGE_SIZE = 28  # the size ProtoNet's Conv4 is trained at (lab.learners.protonet)
 
 
 @dataclass
@@ -60,8 +63,8 @@ class MANNConfig:
     key_strength: bool = True  # learned beta >= 1 sharpening the cosine reads (not in the paper)
     write_key: bool = False  # write the read key itself (the paper) instead of a separate write vector a
     feature_keys: bool = False  # add a linear map of the image features to the keys (not in the paper)
-    encoder: str = "pixels"  # pixels (the paper: the flattened image) | conv (a small learned conv net, not in the paper)
-    encoder_channels: int = 32  # feature maps of each conv block (encoder="conv")
+    encoder: str = "pixels"  # pixels (the paper: the flattened image) | conv (a small learned conv net) | conv4
+    encoder_channels: int = 32  # feature maps of each conv block (encoder="conv" or "conv4")
     feature_norm: float = 0.0  # > 0: each image's conv features are scaled to this Euclidean length
 
     def __post_init__(self) -> None:
@@ -73,6 +76,9 @@ class MANNConfig:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be a whole number >= 1")
         if not (math.isfinite(self.feature_norm) and self.feature_norm >= 0):
             raise ValueError(f"feature_norm={self.feature_norm} must be finite and >= 0")
+        if self.encoder == "conv4" and self.image_size < 8:
+            raise ValueError(f"image_size={self.image_size}: encoder='conv4' pools three times; give >= 8 "
+                             f"(ProtoNet's Conv4 is trained at 28)")
         if self.read_heads > self.memory_slots:
             raise ValueError(f"read_heads={self.read_heads} needs at least as many memory slots "
                              f"(memory_slots={self.memory_slots})")
@@ -275,23 +281,32 @@ CONV_BLOCKS = 3
 
 def conv_feature_width(config: MANNConfig) -> int:
     """Return the width of the conv encoder's output: channels x the map left after three stride-2 convs
-    (20 -> 10 -> 5 -> 3: 9 x channels)."""
+    (``conv``: 20 -> 10 -> 5 -> 3, 9 x channels) or after Conv4's three 2x2 max-pools, the fourth block
+    keeping its map (``conv4``: 28 -> 14 -> 7 -> 3, 9 x channels)."""
     side = config.image_size
     for _ in range(CONV_BLOCKS):
-        side = (side + 1) // 2
+        side = side // 2 if config.encoder == "conv4" else (side + 1) // 2
     return config.encoder_channels * side * side
 
 
 def image_encoder(config: MANNConfig) -> nn.Module | None:
     """Return the image encoder of ``config``: ``None`` (pixels), or three blocks of 3x3 convolution with
-    stride 2, BatchNorm (running statistics at test time) and ReLU, flattened: ``[N, 1, S, S] -> [N, D]``.
+    stride 2, BatchNorm (running statistics at test time) and ReLU, flattened: ``[N, 1, S, S] -> [N, D]``
+    (``conv``), or ProtoNet's Conv4 without its last pool (``conv4``: the same layers and parameter names
+    under ``encoder.0``, so a trained ProtoNet's encoder loads into it, see :func:`load_protonet_encoder_`).
 
-    Strided convolutions rather than Conv4's conv + max-pool: on one CPU thread the full-resolution maps of
-    Conv4 cost ~10x more per episode batch (0.56 s against 0.055 s forward and backward for 800 images).
+    ``conv`` uses strided convolutions rather than Conv4's conv + max-pool: on one CPU thread the full-resolution
+    maps of Conv4 cost ~10x more per episode batch (0.56 s against 0.055 s forward and backward for 800 images),
+    which is why ``conv4`` is meant to be frozen, its features computed once (:mod:`lab.tasks.feature_cache`).
     """
     if config.encoder == "pixels":
         return None
-    layers: list[nn.Module] = []
+    if config.encoder == "conv4":
+        layers: list[nn.Module] = [Conv4(channels=config.encoder_channels, norm="running", last_pool=False)]
+        if config.feature_norm > 0:
+            layers.append(FixedLength(config.feature_norm))
+        return nn.Sequential(*layers)
+    layers = []
     channels = 1
     for _ in range(CONV_BLOCKS):
         layers += [nn.Conv2d(channels, config.encoder_channels, 3, stride=2, padding=1),
@@ -321,13 +336,31 @@ class FixedLength(nn.Module):
 
 def episode_inputs(batch: MANNEpisodes, encoder: nn.Module | None = None) -> torch.Tensor:
     """Return the controller inputs ``[B, T, D + L]``: each image's features (the flattened pixels, or
-    ``encoder``'s output, computed for all images of the batch at once) beside the previous label."""
+    ``encoder``'s output, computed for all images of the batch at once, or the batch's own features when it
+    holds them, ``[B, T, D]``, from an encoded source) beside the previous label."""
     images = batch.images
-    if encoder is None:
+    if images.dim() == 3:  # already the (frozen) encoder's output: lab.tasks.feature_cache
+        features = images
+    elif encoder is None:
         features = images.flatten(2)
     else:
         features = encoder(images.flatten(0, 1)).view(*images.shape[:2], -1)
     return torch.cat([features, batch.label_inputs], dim=-1)
+
+
+def load_protonet_encoder_(model: nn.Module, protonet_state: dict[str, torch.Tensor], where: str) -> None:
+    """Load a trained ProtoNet's Conv4 weights (its ``encoder.*`` entries) into the ``conv4`` encoder of
+    ``model`` (a MANN or its LSTM baseline), in place; returns nothing. Raises ``ValueError`` naming ``where``
+    when the model has no ``conv4`` encoder or the shapes differ (another channel count)."""
+    if model.config.encoder != "conv4":
+        raise ValueError(f"a ProtoNet encoder ({where}) needs encoder='conv4', not {model.config.encoder!r}")
+    conv4 = model.encoder[0]
+    state = {k.removeprefix("encoder."): v.float() for k, v in protonet_state.items() if k.startswith("encoder.")}
+    shapes = {k: tuple(v.shape) for k, v in conv4.state_dict().items()}
+    if shapes != {k: tuple(v.shape) for k, v in state.items()}:
+        raise ValueError(f"{where} holds another Conv4 than encoder_channels={model.config.encoder_channels}; "
+                         f"give --encoder-channels to match the ProtoNet's channels")
+    conv4.load_state_dict(state)
 
 
 def shape_logits(logits: torch.Tensor, label_mode: str) -> torch.Tensor:

@@ -34,7 +34,8 @@ STRING_CHARS, STRING_LENGTH = 5, 5  # the paper's strings: 5 characters from {a.
 class MANNEpisodes:
     """A batch of MANN episodes with leading episode axis ``B`` and time axis ``T``.
 
-    ``images`` ``[B, T, 1, S, S]``; ``labels`` ``[B, T]`` episode-local class indices; ``targets`` what the
+    ``images`` ``[B, T, 1, S, S]`` (or a frozen encoder's features ``[B, T, D]`` when the source is a
+    :class:`~lab.tasks.feature_cache.EncodedSource`); ``labels`` ``[B, T]`` episode-local class indices; ``targets`` what the
     learner must output: ``labels`` (one-hot mode) or the label strings ``[B, T, 5]`` (string mode);
     ``label_inputs`` ``[B, T, L]`` the delayed labels fed in (zeros at ``t = 0``); ``instance`` ``[B, T]``
     how many times the class at step t has been shown so far, this time included (1 = first sight).
@@ -120,7 +121,11 @@ class MANNTaskFamily:
         keys = torch.rand((b, self.source.n_classes), generator=rng, device=device)
         class_ids = keys.argsort(dim=1)[:, :n]  # random classes in random order = shuffled labels
         drawings = self.source.drawings(class_ids.reshape(-1), k, rng).to(device)  # [B*n, k, 1, H, W]
-        drawings = F.adaptive_avg_pool2d(drawings.flatten(0, 1), self.image_size).view(b, n * k, 1, *[self.image_size] * 2)
+        if drawings.dim() == 3:  # an encoded source (lab.tasks.feature_cache): features [B*n, k, D] already
+            drawings = drawings.reshape(b, n * k, -1)
+        else:
+            drawings = F.adaptive_avg_pool2d(drawings.flatten(0, 1), self.image_size).view(
+                b, n * k, 1, *[self.image_size] * 2)
         order = torch.rand((b, n * k), generator=rng, device=device).argsort(dim=1)  # the order of the steps
         images = drawings[torch.arange(b, device=device).unsqueeze(1), order]
         labels = order // k  # drawings are class-major, so drawing j belongs to label j // k

@@ -235,3 +235,43 @@ def test_feature_norm_gives_every_image_features_of_that_length() -> None:
     assert torch.allclose(features.norm(dim=-1), torch.full((2, 9), 5.0), atol=1e-5)
     with pytest.raises(ValueError, match="feature_norm=-1"):
         MANNConfig(feature_norm=-1.0)
+
+
+@pytest.mark.parametrize("size, width", [(28, 9 * 4), (20, 4 * 4), (8, 1 * 4)])
+@pytest.mark.parametrize("cls", [MANN, LSTMBaseline])
+def test_a_model_on_cached_conv4_features_equals_the_model_on_the_images(cls, size, width) -> None:
+    model = _model(cls, image_size=size, encoder="conv4", encoder_channels=4, feature_norm=5.0,
+                   **({"feature_keys": True} if cls is MANN else {}))
+    assert model.config.feature_width == width  # 28 -> 14 -> 7 -> 3, 20 -> 10 -> 5 -> 2, 8 -> 4 -> 2 -> 1
+    gen = make_generator(3)
+    batch = MANNTaskFamily(CountingSource(n_classes=12, drawings_per_class=20), 3, 9, "onehot", size).sample(gen, 2)
+    batch.images = torch.rand(batch.images.shape, generator=gen)
+    model.eval()
+    with torch.no_grad():
+        features = model.encoder(batch.images.flatten(0, 1)).view(2, 9, -1)
+        assert features.shape == (2, 9, width)
+        assert torch.allclose(features.norm(dim=-1), torch.full((2, 9), 5.0))
+        on_images = model(batch).logits
+        batch.images = features  # what an EncodedSource serves: the encoder's output, [B, T, D]
+        on_features = model(batch).logits
+    torch.testing.assert_close(on_features, on_images)
+
+
+def test_a_protonets_conv4_loads_into_the_conv4_encoder_and_mismatches_are_refused() -> None:
+    from lab.learners.mann import load_protonet_encoder_
+    from lab.learners.protonet import ProtoNet, ProtoNetConfig
+    protonet = ProtoNet(ProtoNetConfig(channels=4, last_pool=False))
+    load_params_(protonet, random_init(protonet, 3))
+    model = _model(image_size=28, encoder="conv4", encoder_channels=4, feature_norm=5.0)
+    load_protonet_encoder_(model, protonet.state_dict(), "pn")
+    images = torch.rand((7, 1, 28, 28), generator=make_generator(5))
+    protonet.eval(), model.eval()
+    with torch.no_grad():
+        expected = 5.0 * torch.nn.functional.normalize(protonet.encoder(images), dim=-1)
+        torch.testing.assert_close(model.encoder(images), expected)
+    with pytest.raises(ValueError, match="encoder_channels=8"):
+        load_protonet_encoder_(_model(image_size=28, encoder="conv4", encoder_channels=8), protonet.state_dict(), "pn")
+    with pytest.raises(ValueError, match="needs encoder='conv4'"):
+        load_protonet_encoder_(_model(encoder="conv", encoder_channels=4), protonet.state_dict(), "pn")
+    with pytest.raises(ValueError, match="pools three times"):
+        MANNConfig(encoder="conv4", image_size=7)

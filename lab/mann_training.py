@@ -35,7 +35,14 @@ from torch import nn
 
 from lab.checkpoint import load_checkpoint, save_checkpoint
 from lab.compute import derive_seed, make_generator
-from lab.learners.mann import MANNConfig, build_mann, correct_steps, episode_loss, load_protonet_encoder_
+from lab.learners.mann import (
+    MANNConfig,
+    build_mann,
+    center_features_,
+    correct_steps,
+    episode_loss,
+    load_protonet_encoder_,
+)
 from lab.mann_eval import MANN_KINDS, instance_accuracies, run_batches
 from lab.nets import load_params_, random_init, test_mode
 from lab.resumable import cosine_lr, load_state, resume_key, save_state, state_paths
@@ -99,6 +106,9 @@ class MANNTrainConfig:
         encoder = self.net.get("encoder", "pixels")
         if self.encoder_from is not None and encoder != "conv4":
             raise ValueError(f"encoder_from={self.encoder_from!r} loads a ProtoNet's Conv4; it needs encoder='conv4'")
+        if self.encoder_from is not None and self.data != "omniglot":
+            raise ValueError(f"encoder_from={self.encoder_from!r} centres the features on the training drawings, "
+                             f"a fixed set only Omniglot has; it needs data='omniglot'")
         if not (isinstance(self.feature_views, int) and self.feature_views >= 0):
             raise ValueError(f"feature_views={self.feature_views!r} must be a whole number >= 0")
         if self.feature_views and (encoder == "pixels" or self.encoder_lr != 0 or self.encoder_warmup
@@ -295,6 +305,9 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
     if config.encoder_from is not None and init_from is None:
         protonet_state, _ = load_checkpoint(config.encoder_from, "protonet")
         load_protonet_encoder_(model, protonet_state, config.encoder_from)
+        train_source = data_split(config.data, config.omniglot).train
+        first_drawings = torch.stack([train_source.class_images(c)[0] for c in range(train_source.n_classes)])
+        center_features_(model, F.adaptive_avg_pool2d(first_drawings, model.config.image_size))
     model.to(device)
     family, held_out, description = families(config, model.config, model.encoder)
     eval_seed = derive_seed(make_generator(config.seed + 1))

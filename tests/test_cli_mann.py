@@ -127,7 +127,9 @@ def test_a_named_recipe_sets_options_that_explicit_ones_override(assets, tmp_pat
     (["train", "mann", "--encoder", "vit"], "invalid choice"),
     (["train", "mann", "--decay-last", "10"], "lr_min = lr"),
     (["train", "mann", "--decay-last", "0"], "--decay-last"),
-    (["train", "mann", "--encoder", "conv4", "--encoder-from", "nowhere"], "train protonet --data omniglot"),
+    (["train", "mann", "--data", "omniglot", "--encoder", "conv4", "--encoder-from", "nowhere"],
+     "train protonet --data omniglot"),
+    (["train", "mann", "--encoder", "conv4", "--encoder-from", "pn"], "needs data='omniglot'"),
     (["train", "mann", "--data", "omniglot", "--encoder", "conv4", "--feature-views", "2"], "encoder must be frozen"),
     (["train", "mann", "--encoder", "conv", "--encoder-from", "pn"], "needs encoder='conv4'"),
 ])

@@ -227,6 +227,7 @@ def test_a_run_on_cached_features_of_a_protonets_frozen_encoder(tmp_path) -> Non
     trained = result.model.state_dict()
     for name, weights in protonet.encoder.state_dict().items():  # the encoder is the ProtoNet's, unchanged
         assert torch.equal(trained["encoder.0." + name], weights), name
+    assert float(trained["encoder.1.mean"].abs().sum()) > 0  # centred on the training drawings
     untrained = MANNTrainConfig(**{**config.__dict__, "iterations": 1, "lr": 1e-12, "lr_min": 1e-12})
     assert not torch.equal(train_mann(untrained, run_dir=None).model.state_dict()["input_gates.weight"],
                            trained["input_gates.weight"])  # the controller did learn from the cached features

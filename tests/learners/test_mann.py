@@ -275,3 +275,16 @@ def test_a_protonets_conv4_loads_into_the_conv4_encoder_and_mismatches_are_refus
         load_protonet_encoder_(_model(encoder="conv", encoder_channels=4), protonet.state_dict(), "pn")
     with pytest.raises(ValueError, match="pools three times"):
         MANNConfig(encoder="conv4", image_size=7)
+
+
+def test_conv4_features_are_centred_on_the_mean_of_the_images_given() -> None:
+    from lab.learners.mann import center_features_
+    model = _model(image_size=28, encoder="conv4", encoder_channels=4)  # no fixed length: the raw centred features
+    images = torch.rand((30, 1, 28, 28), generator=make_generator(8))
+    model.eval()
+    with torch.no_grad():
+        raw = model.encoder[0](images)
+        torch.testing.assert_close(model.encoder(images), raw)  # the mean starts at zero
+        center_features_(model, images, chunk=7)  # in chunks that do not divide 30
+        torch.testing.assert_close(model.encoder(images), raw - raw.mean(0))
+    assert "encoder.1.mean" in model.state_dict()  # saved with the weights

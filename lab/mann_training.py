@@ -373,6 +373,8 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
         warming = it <= config.encoder_warmup
         for group in optimizer.param_groups:
             group["lr"] = config.rate(it) * (1.0 if warming else group.get("scale", 1.0))
+        if config.encoder_lr == 0 and not warming and model.encoder is not None:
+            model.encoder.eval()  # frozen means frozen: its BatchNorm statistics would drift in training mode
         batch = family.sample(rng, config.batch).to(device)
         if warming:  # the encoder alone, on the training-class loss (the MANN's weights get no gradient)
             model.encoder(batch.images.flatten(0, 1))

@@ -115,6 +115,9 @@ def test_encoder_warmup_trains_only_the_encoder_and_encoder_lr_zero_then_freezes
     _, frozen = _tiny_run(iterations=5, encoder_warmup=3, encoder_lr=0.0)
     _, still_warm = _tiny_run(iterations=3, encoder_warmup=3, encoder_lr=0.0)
     assert _changed(still_warm, frozen, "encoder.") == {False}  # after the warm-up, a rate of 0: unchanged
+    for name in still_warm:  # its BatchNorm statistics too: a frozen encoder runs in test mode
+        if name.startswith("encoder.") and "running" in name:
+            assert torch.equal(still_warm[name], frozen[name]), name
     assert _changed(still_warm, frozen, "input_gates.") == {True}
 
 

@@ -234,3 +234,24 @@ def test_a_run_on_cached_features_of_a_protonets_frozen_encoder(tmp_path) -> Non
     untrained = MANNTrainConfig(**{**config.__dict__, "iterations": 1, "lr": 1e-12, "lr_min": 1e-12})
     assert not torch.equal(train_mann(untrained, run_dir=None).model.state_dict()["input_gates.weight"],
                            trained["input_gates.weight"])  # the controller did learn from the cached features
+
+
+def test_feature_dropout_zeroes_that_share_keeps_the_length_and_is_validated() -> None:
+    from lab.mann_training import MANNTrainConfig, drop_features
+    features = torch.nn.functional.normalize(torch.rand((40, 50, 64), generator=make_generator(1)) + 0.1, dim=-1) * 5
+    dropped = drop_features(features, 0.3, 5.0, make_generator(2))
+    assert float((dropped == 0).float().mean()) == pytest.approx(0.3, abs=0.01)
+    torch.testing.assert_close(dropped.norm(dim=-1), torch.full((40, 50), 5.0))
+    kept = dropped[3, 7] != 0  # the kept entries of a row are scaled alike: its direction among them is kept
+    ratio = dropped[3, 7][kept] / features[3, 7][kept]
+    torch.testing.assert_close(ratio, torch.full_like(ratio, float(ratio[0])))
+    assert float(ratio[0]) > 1  # scaled up to make up for the dropped part
+    assert torch.equal(dropped, drop_features(features, 0.3, 5.0, make_generator(2)))  # the seed decides
+    unscaled = torch.stack([drop_features(features[0, 0], 0.3, 0.0, make_generator(i)) for i in range(4000)])
+    torch.testing.assert_close(unscaled.mean(0), features[0, 0], atol=0.03, rtol=0)  # unbiased without a length
+    conv4 = {"encoder": "conv4", "image_size": 28, "encoder_channels": 4}
+    with pytest.raises(ValueError, match="needs feature_views"):
+        MANNTrainConfig(data="omniglot", net=conv4, encoder_lr=0.0, feature_dropout=0.3)
+    with pytest.raises(ValueError, match="feature_dropout=1.0"):
+        MANNTrainConfig(data="omniglot", net=conv4, encoder_lr=0.0, feature_views=1, feature_dropout=1.0)
+    assert "feature_dropout" not in MANNTrainConfig().card()

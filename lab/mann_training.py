@@ -79,7 +79,7 @@ class MANNTrainConfig:
     init_from: str | None = None  # a checkpoint stem of the same learner to start from (e.g. one trained on glyphs)
     encoder_from: str | None = None  # a ProtoNet checkpoint stem whose Conv4 becomes the encoder (encoder="conv4")
     feature_views: int = 0  # > 0: the frozen encoder's features of this many jittered views per drawing, computed once
-    feature_dropout: float = 0.0  # > 0 (with feature_views): drop this share of each training image's features
+    feature_dropout: float = 0.0  # > 0: drop this share of each training image's features (MANN steps, not the warm-up)
     seed: int = 0
     eval_every: int = 250
     eval_episodes: int = 200
@@ -119,8 +119,8 @@ class MANNTrainConfig:
                              "data='omniglot' (glyph drawings are new every time)")
         if not (math.isfinite(self.feature_dropout) and 0 <= self.feature_dropout < 1):
             raise ValueError(f"feature_dropout={self.feature_dropout} must be in [0, 1)")
-        if self.feature_dropout and not self.feature_views:
-            raise ValueError("feature_dropout drops parts of the cached features: it needs feature_views > 0")
+        if self.feature_dropout and self.net.get("encoder", "pixels") == "pixels":
+            raise ValueError("feature_dropout drops parts of the encoder's features: it needs a conv encoder")
         n_classes = self.net.get("n_classes", MANNConfig.n_classes)
         if self.warmup_loss == "prototypes" and self.episode_length < 2 * n_classes:
             raise ValueError(f"warmup_loss='prototypes' compares each image with the other drawings of its class: "
@@ -387,6 +387,15 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
 
     if start == 0 and not curve:
         measure(0)
+    dropping = [False]  # whether this step's encoder output is to be dropped (set per step, read by the hook)
+
+    def drop_output(module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
+        if dropping[0] and torch.is_grad_enabled():  # training steps only, not the held-out checks
+            return drop_features(output, config.feature_dropout, model.config.feature_norm, rng)
+        return output
+
+    # after the FeatureClassifier's hook, so that its loss sees the features as they are
+    hook = model.encoder.register_forward_hook(drop_output) if config.feature_dropout and model.encoder else None
     model.train()
     losses, accs, stopped, it = [], [], False, start
     for it in range(start + 1, config.iterations + 1):
@@ -396,7 +405,8 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
         if config.encoder_lr == 0 and not warming and model.encoder is not None:
             model.encoder.eval()  # frozen means frozen: its BatchNorm statistics would drift in training mode
         batch = family.sample(rng, config.batch).to(device)
-        if config.feature_dropout:
+        dropping[0] = bool(config.feature_dropout) and not warming
+        if dropping[0] and batch.images.dim() == 3:  # cached features; images: the hook drops the encoder's output
             batch.images = drop_features(batch.images, config.feature_dropout, model.config.feature_norm, rng)
         if warming:  # the encoder alone, on the training-class loss (the MANN's weights get no gradient)
             model.encoder(batch.images.flatten(0, 1))
@@ -428,6 +438,9 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
             break
     if aux is not None:
         aux.detach()
+    if hook is not None:
+        hook.remove()
+    dropping[0] = False
     result = MANNTrainResult(model, curve, it, wall(), stopped)
     if out is not None and not stopped:
         card = config.card()

@@ -250,8 +250,16 @@ def test_feature_dropout_zeroes_that_share_keeps_the_length_and_is_validated() -
     unscaled = torch.stack([drop_features(features[0, 0], 0.3, 0.0, make_generator(i)) for i in range(4000)])
     torch.testing.assert_close(unscaled.mean(0), features[0, 0], atol=0.03, rtol=0)  # unbiased without a length
     conv4 = {"encoder": "conv4", "image_size": 28, "encoder_channels": 4}
-    with pytest.raises(ValueError, match="needs feature_views"):
-        MANNTrainConfig(data="omniglot", net=conv4, encoder_lr=0.0, feature_dropout=0.3)
+    with pytest.raises(ValueError, match="needs a conv encoder"):
+        MANNTrainConfig(feature_dropout=0.3)
     with pytest.raises(ValueError, match="feature_dropout=1.0"):
         MANNTrainConfig(data="omniglot", net=conv4, encoder_lr=0.0, feature_views=1, feature_dropout=1.0)
     assert "feature_dropout" not in MANNTrainConfig().card()
+
+
+def test_feature_dropout_on_the_encoders_output_changes_training_and_the_seed_decides() -> None:
+    _, plain = _tiny_run(iterations=3)
+    _, dropped = _tiny_run(iterations=3, feature_dropout=0.5)
+    _, again = _tiny_run(iterations=3, feature_dropout=0.5)
+    assert _changed(plain, dropped, "input_gates.") == {True}
+    assert _changed(dropped, again, "") == {False}

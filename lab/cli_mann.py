@@ -23,7 +23,6 @@ from lab.learners.mann import CONV4_IMAGE_SIZE, ENCODERS
 from lab.mann_eval import INSTANCES, MANN_KINDS, evaluate_mann, shipped_mann_path
 from lab.mann_training import (
     GLYPH_RECIPE,
-    OMNIGLOT_PROTONET_RECIPE_ARGS,
     OMNIGLOT_RECIPE_ARGS,
     WARMUP_LOSSES,
     MANNProgress,
@@ -40,9 +39,7 @@ EVAL_HELP = "Memory-augmented network (Santoro et al. 2016) vs LSTM: accuracy by
 
 # Named recipes of `train mann --recipe NAME`: options put in front of the user's own (which win).
 # omniglot-conv: the recipe that reached the issue-4 table's Omniglot row (see lab.mann_training.OMNIGLOT_RECIPE).
-# omniglot-protonet: the same memory on the frozen Conv4 of `train protonet --data omniglot`.
-RECIPES: dict[str, list[str]] = {"omniglot-conv": OMNIGLOT_RECIPE_ARGS,
-                                 "omniglot-protonet": OMNIGLOT_PROTONET_RECIPE_ARGS}
+RECIPES: dict[str, list[str]] = {"omniglot-conv": OMNIGLOT_RECIPE_ARGS}
 
 
 def expand_recipe(argv: list[str]) -> list[str]:

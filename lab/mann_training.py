@@ -490,15 +490,3 @@ OMNIGLOT_RECIPE_ARGS: list[str] = ["--data", "omniglot", "--encoder", "conv", "-
                                    "--encoder-warmup", "3000", "--warmup-loss", "prototypes", "--encoder-lr", "0.1",
                                    "--iterations", "7900", "--decay-last", "1400", "--lr-min", "1e-5",
                                    "--baseline-iterations", "4500"]
-# The Omniglot recipe on ProtoNet's features (`--recipe omniglot-protonet`): the same memory, keys, schedule and
-# training characters, but the encoder is the Conv4 of `python -m lab train protonet --data omniglot` (the same
-# training alphabets; 94.3% 5-way 1-shot on the test alphabets), loaded and frozen, its features of 4 jittered
-# views of every training drawing computed once (lab.tasks.feature_cache). Why: on the test alphabets its
-# features put the nearest earlier drawing in the right class at the 2nd sight 94.8% of the time and at the
-# 10th 98.7%, against 86.7% and 97.0% for the conv recipe's trained encoder (300 episodes); a memory read
-# cannot beat its features. No warm-up: the encoder is trained already.
-OMNIGLOT_PROTONET_RECIPE_ARGS: list[str] = ["--data", "omniglot", "--encoder", "conv4", "--encoder-channels", "64",
-                                            "--encoder-from", "protonet_omniglot_seed0", "--encoder-lr", "0",
-                                            "--feature-views", "4", "--feature-norm", "5", "--feature-keys",
-                                            "--iterations", "7900", "--decay-last", "1400", "--lr-min", "1e-5",
-                                            "--baseline-iterations", "4500"]

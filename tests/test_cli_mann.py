@@ -154,15 +154,17 @@ def test_eval_memory_slots_changes_only_the_manns_memory(assets, capsys):
     assert any(smaller[k] != as_trained[k] for k in as_trained if k[0] == "mann")  # 5 slots for 50 steps: it forgets
 
 
-def test_the_protonet_recipe_freezes_a_conv4_found_in_the_models_folder(assets, tmp_path, capsys):
+def test_a_frozen_protonet_encoder_is_looked_up_in_the_models_folder(assets, tmp_path, capsys):
     import argparse
 
-    from lab.cli_mann import expand_recipe, run_train, train_config, train_parser
+    from lab.cli_mann import run_train, train_config, train_parser
     parser = train_parser(argparse.ArgumentParser, "train mann", int, float, int)
-    a = parser.parse_args(expand_recipe(["--recipe", "omniglot-protonet", "--out", str(tmp_path)]))
+    a = parser.parse_args(["--data", "omniglot", "--encoder", "conv4", "--encoder-channels", "64", "--encoder-from",
+                           "protonet_omniglot_seed0", "--encoder-lr", "0", "--feature-views", "4",
+                           "--feature-dropout", "0.3", "--out", str(tmp_path)])
     config = train_config(a)
     assert config.net["encoder"] == "conv4" and config.net["image_size"] == 28 and config.net["encoder_channels"] == 64
-    assert config.encoder_lr == 0 and config.feature_views == 4 and config.encoder_warmup == 0
+    assert config.encoder_lr == 0 and config.feature_views == 4 and config.feature_dropout == 0.3
     assert config.encoder_from == "protonet_omniglot_seed0" and config.data == "omniglot"
     with pytest.raises(ValueError, match="train protonet --data omniglot"):  # not made yet: says how to make it
         run_train(a)

@@ -26,7 +26,8 @@ blocks, :func:`image_encoder`) in front of the controller instead of the flatten
 end with the rest; the episode protocol, memory and LRUA are unchanged. Cosine reads over pixel-level
 features transfer poorly to new Omniglot alphabets when only ~150 training characters are available; the
 default stays ``"pixels"`` (the paper, and the shipped glyph model). ``encoder="conv4"`` is ProtoNet's Conv4
-(28x28 input), loaded from a trained ProtoNet and kept frozen (the Omniglot recipe ``omniglot-protonet``).
+(28x28 input), loaded from a trained ProtoNet and kept frozen (``train mann --encoder-from``; on Omniglot it
+did worse than ``conv``: the README has the numbers).
 
 :func:`lrua_write_weights`, :func:`least_used` and :func:`cosine_read_weights` are the maths as pure functions; :class:`MANNTrace` keeps every step's read/write weights and usage for the Memory page.
 """

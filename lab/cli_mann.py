@@ -64,12 +64,15 @@ def add_eval_arguments(p: argparse.ArgumentParser, positive_int: Callable, seed_
                    help="MANN checkpoint stem (its baseline is <stem>_lstm; default: see lab.mann_eval)")
     p.add_argument("--memory-slots", type=positive_int, default=None,
                    help="memory slots of the MANN at test time (default: as trained; its weights do not depend on it)")
+    p.add_argument("--views", type=positive_int, default=None,
+                   help="average each image's conv features over itself and views-1 jittered copies, both models "
+                        "(default: as trained, 1; needs a conv encoder)")
 
 
 def run_eval(a: argparse.Namespace) -> dict[str, Any]:
     """Return the report of ``eval mann`` for parsed options ``a``."""
     return evaluate_mann(a.data, a.classes, a.episodes, a.seed, a.checkpoint, a.omniglot, INSTANCES,
-                         memory_slots=a.memory_slots)
+                         memory_slots=a.memory_slots, views=a.views)
 
 
 def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positive_int: Callable,

@@ -121,11 +121,12 @@ def pick_mann_checkpoints(data: str, classes: int, checkpoint: str | Path | None
 def evaluate_mann(data: str = "glyphs", classes: int = 5, episodes: int = 1000, seed: int = 0,
                   checkpoint: str | Path | None = None, omniglot: str | Path | None = None,
                   instances: tuple[int, ...] = INSTANCES, device: torch.device | str = "cpu",
-                  memory_slots: int | None = None) -> dict[str, Any]:
+                  memory_slots: int | None = None, views: int | None = None) -> dict[str, Any]:
     """Return the evaluation report: accuracy by instance of the MANN and its LSTM baseline on held-out classes.
 
     ``memory_slots`` gives the MANN a memory of that many slots at test time instead of the trained number (its
-    weights do not depend on it); the baseline has no memory and is unaffected."""
+    weights do not depend on it); the baseline has no memory and is unaffected. ``views`` sets both models'
+    ``test_views`` (conv features averaged over jittered copies of each image; default: as trained)."""
     if episodes < 2:
         raise ValueError(f"--episodes {episodes}: a confidence interval needs at least 2 episodes")
     stems = pick_mann_checkpoints(data, classes, checkpoint)
@@ -136,6 +137,8 @@ def evaluate_mann(data: str = "glyphs", classes: int = 5, episodes: int = 1000, 
         model, meta = load_mann(stem, kind, device)
         if memory_slots is not None and kind == "mann":
             model.config = dataclasses.replace(model.config, memory_slots=memory_slots)  # validated again
+        if views is not None:
+            model.config = dataclasses.replace(model.config, test_views=views)
         net = model.config
         if net.n_classes != classes:
             raise ValueError(f"{stem} was trained with {net.n_classes} classes per episode, not {classes}; pass "
@@ -150,7 +153,8 @@ def evaluate_mann(data: str = "glyphs", classes: int = 5, episodes: int = 1000, 
             rows.append(result_row(kind, "accuracy", mean, ci95, episodes, instance=k, classes=classes,
                                    ms_per_episode=round(ms, 2)))
         cards[kind] = {"checkpoint": str(stem), "trained_on": meta["config"].get("data"),
-                       "train_wall_s": meta.get("extra", {}).get("wall_s"), "length": length}
+                       "train_wall_s": meta.get("extra", {}).get("wall_s"), "length": length,
+                       "test_views": net.test_views}
         if kind == "mann":
             cards[kind]["memory_slots"] = net.memory_slots
     config = {"data": data, "classes": classes, "split": split.description, "episodes": episodes, "seed": seed,

@@ -67,6 +67,11 @@ def test_conv_encoder_with_the_aux_loss_trains_continues_and_evaluates(assets, t
     assert main(["eval", "mann", "--classes", "2", "--episodes", "3", "--checkpoint", str(out / "conv"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert {r["method"] for r in report["results"]} == {"mann", "mann-lstm"}
+    assert {m["test_views"] for m in report["config"]["models"].values()} == {1}
+    assert main(["eval", "mann", "--classes", "2", "--episodes", "3", "--checkpoint", str(out / "conv"), "--json",
+                 "--views", "3"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {m["test_views"] for m in report["config"]["models"].values()} == {3}  # both models, recorded
 
 
 def test_init_from_starts_both_learners_from_a_pair_and_refuses_a_mismatch(assets, tmp_path, capsys):
@@ -114,6 +119,7 @@ def test_a_named_recipe_sets_options_that_explicit_ones_override(assets, tmp_pat
     (["eval", "mann", "--episodes", "1"], "at least 2 episodes"),
     (["eval", "mann", "--classes", "3", "--episodes", "2"], "trained with 5 classes"),
     (["eval", "mann", "--data", "mnist"], "invalid choice"),
+    (["eval", "mann", "--views", "2", "--episodes", "2"], "needs a conv encoder"),
     (["eval", "mann", "--memory-slots", "2", "--episodes", "2"], "read_heads=4"),
     (["train", "mann", "--classes", "1"], "n_classes=1"),
     (["train", "mann", "--gamma", "1.5"], "gamma=1.5"),

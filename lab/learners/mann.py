@@ -41,7 +41,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lab.compute import make_generator
 from lab.nets import Conv4
+from lab.tasks.augment import jitter
 from lab.tasks.mann_episodes import STRING_CHARS, STRING_LENGTH, MANNEpisodes, label_width
 
 MEMORY_INIT = 1e-6  # the paper starts every slot at a small constant so that cosines are defined
@@ -67,6 +69,7 @@ class MANNConfig:
     encoder: str = "pixels"  # pixels (the paper: the flattened image) | conv (a small learned conv net) | conv4
     encoder_channels: int = 32  # feature maps of each conv block (encoder="conv" or "conv4")
     feature_norm: float = 0.0  # > 0: each image's conv features are scaled to this Euclidean length
+    test_views: int = 1  # > 1: in test mode, features are the mean over the image and test_views - 1 jittered copies
 
     def __post_init__(self) -> None:
         label_width(self.label_mode, self.n_classes)
@@ -77,6 +80,11 @@ class MANNConfig:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be a whole number >= 1")
         if not (math.isfinite(self.feature_norm) and self.feature_norm >= 0):
             raise ValueError(f"feature_norm={self.feature_norm} must be finite and >= 0")
+        if not (isinstance(self.test_views, int) and self.test_views >= 1):
+            raise ValueError(f"test_views={self.test_views!r} must be a whole number >= 1")
+        if self.test_views > 1 and self.encoder == "pixels":
+            raise ValueError(f"test_views={self.test_views} averages the conv features of jittered copies; it needs "
+                             f"a conv encoder (the paper's pixels would be blurred)")
         if self.encoder == "conv4" and self.image_size < 8:
             raise ValueError(f"image_size={self.image_size}: encoder='conv4' pools three times; give >= 8 "
                              f"(ProtoNet's Conv4 is trained at 28)")
@@ -238,7 +246,7 @@ class MANN(nn.Module):
     def forward(self, batch: MANNEpisodes, record: bool = False, keep_memory: bool = False) -> MANNTrace:
         """Return the trace of ``batch``'s episodes, run from a fresh memory each; with ``record`` also the
         read/write weights and usage of every step, with ``keep_memory`` the memory after every step."""
-        x = episode_inputs(batch, self.encoder)
+        x = episode_inputs(batch, self.encoder, 1 if self.training else self.config.test_views)
         inputs = self.input_gates(x)  # [B, T, 4H]
         keys = self.feature_keys(x[..., :self.config.feature_width]) if self.feature_keys is not None else None
         state = self.initial_state(inputs.shape[0], inputs.device)
@@ -273,7 +281,7 @@ class LSTMBaseline(nn.Module):
 
     def forward(self, batch: MANNEpisodes, record: bool = False, keep_memory: bool = False) -> MANNTrace:
         """Return the trace (logits only) of ``batch``'s episodes; ``record`` is accepted and ignored."""
-        hidden, _ = self.lstm(episode_inputs(batch, self.encoder))
+        hidden, _ = self.lstm(episode_inputs(batch, self.encoder, 1 if self.training else self.config.test_views))
         return MANNTrace(shape_logits(self.output(hidden), batch.label_mode))
 
 
@@ -366,18 +374,39 @@ class FixedLength(nn.Module):
         return F.normalize(x, dim=-1, eps=1e-8) * self.length
 
 
-def episode_inputs(batch: MANNEpisodes, encoder: nn.Module | None = None) -> torch.Tensor:
+def episode_inputs(batch: MANNEpisodes, encoder: nn.Module | None = None, views: int = 1) -> torch.Tensor:
     """Return the controller inputs ``[B, T, D + L]``: each image's features (the flattened pixels, or
-    ``encoder``'s output, computed for all images of the batch at once, or the batch's own features when it
-    holds them, ``[B, T, D]``, from an encoded source) beside the previous label."""
+    ``encoder``'s output, computed for all images of the batch at once, averaged over ``views`` views as
+    :func:`encode_views` does, or the batch's own features when it holds them, ``[B, T, D]``, from an encoded
+    source) beside the previous label."""
     images = batch.images
     if images.dim() == 3:  # already the (frozen) encoder's output: lab.tasks.feature_cache
         features = images
     elif encoder is None:
         features = images.flatten(2)
     else:
-        features = encoder(images.flatten(0, 1)).view(*images.shape[:2], -1)
+        features = encode_views(encoder, images.flatten(0, 1), views).view(*images.shape[:2], -1)
     return torch.cat([features, batch.label_inputs], dim=-1)
+
+
+def encode_views(encoder: nn.Module, images: torch.Tensor, views: int = 1, view_seed: int = 0) -> torch.Tensor:
+    """Return ``encoder``'s features ``[N, D]`` of ``images`` ``[N, 1, S, S]``; with ``views > 1`` the mean over
+    each image itself and ``views - 1`` copies re-drawn by :func:`lab.tasks.augment.jitter` from
+    ``make_generator(view_seed)`` (test-time augmentation, as ProtoNet's ``test_views``), scaled back to the
+    encoder's fixed length when it ends in :class:`FixedLength`.
+
+    Why: one drawing's features scatter around its character's; the mean over a few other hands lies closer to
+    the character, so a memory read finds the earlier drawings of it more often (on the Omniglot validation
+    split, 8 views: +0.8 points at the 2nd sight and +1.2 at the 10th).
+    """
+    features = encoder(images)
+    if views == 1:
+        return features
+    rng = make_generator(view_seed, images.device)
+    for _ in range(views - 1):
+        features = features + encoder(jitter(images, rng))
+    features = features / views
+    return encoder[-1](features) if isinstance(encoder[-1], FixedLength) else features
 
 
 def load_protonet_encoder_(model: nn.Module, protonet_state: dict[str, torch.Tensor], where: str) -> None:

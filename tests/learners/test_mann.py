@@ -288,3 +288,38 @@ def test_conv4_features_are_centred_on_the_mean_of_the_images_given() -> None:
         center_features_(model, images, chunk=7)  # in chunks that do not divide 30
         torch.testing.assert_close(model.encoder(images), raw - raw.mean(0))
     assert "encoder.1.mean" in model.state_dict()  # saved with the weights
+
+
+@pytest.mark.parametrize("cls", [MANN, LSTMBaseline])
+def test_test_views_average_the_features_of_jittered_copies_in_test_mode_only(cls) -> None:
+    from lab.learners.mann import encode_views
+    from lab.tasks.augment import jitter
+    model = _model(cls, image_size=12, encoder="conv", encoder_channels=4, feature_norm=5.0, test_views=3)
+    gen = make_generator(6)
+    batch = MANNTaskFamily(CountingSource(n_classes=12, drawings_per_class=20), 3, 6, "onehot", 12).sample(gen, 2)
+    batch.images = torch.rand(batch.images.shape, generator=gen)
+    images = batch.images.flatten(0, 1)
+    model.eval()
+    with torch.no_grad():
+        rng = make_generator(0)  # by hand: the image and two copies drawn in order from seed 0, mean, length 5
+        by_hand = model.encoder(images) + model.encoder(jitter(images, rng)) + model.encoder(jitter(images, rng))
+        by_hand = 5.0 * torch.nn.functional.normalize(by_hand / 3, dim=-1)
+        torch.testing.assert_close(encode_views(model.encoder, images, 3), by_hand)
+        torch.testing.assert_close(episode_inputs(batch, model.encoder, 3)[..., :-3], by_hand.view(2, 6, -1))
+        three = model(batch).logits
+        model.config.test_views = 1
+        one = model(batch).logits
+        assert not torch.allclose(three, one)  # the views change what the learner sees at test time
+        model.config.test_views = 3
+        torch.testing.assert_close(model(batch).logits, three)  # and the same views every time
+    model.train()
+    trained_mode = model(batch).logits
+    model.config.test_views = 1
+    torch.testing.assert_close(model(batch).logits, trained_mode)  # training sees each image once
+
+
+def test_test_views_need_a_conv_encoder() -> None:
+    with pytest.raises(ValueError, match="needs a conv encoder"):
+        MANNConfig(test_views=2)
+    with pytest.raises(ValueError, match="test_views=0"):
+        MANNConfig(encoder="conv", test_views=0)

@@ -105,6 +105,9 @@ def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positiv
     p.add_argument("--controller", type=positive_int, default=200, help="LSTM units")
     p.add_argument("--write-key", action="store_true",
                    help="write the read key itself into memory (the paper) instead of a separate write vector")
+    p.add_argument("--read-first", action="store_true",
+                   help="read memory before this step's write, not after (the paper's order): a read cannot find "
+                        "the slot just written, which holds the previous step's label")
     p.add_argument("--feature-keys", action="store_true",
                    help="add a linear map of the image features to the read keys (not in the paper)")
     p.add_argument("--encoder", choices=ENCODERS, default="pixels",
@@ -175,6 +178,8 @@ def train_config(a: argparse.Namespace, learner: str = "mann") -> MANNTrainConfi
         net["write_key"] = True
     if a.feature_keys:
         net["feature_keys"] = True
+    if a.read_first:
+        net["read_first"] = True
     if a.feature_norm:
         net["feature_norm"] = a.feature_norm
     if a.encoder == "conv4":

@@ -172,6 +172,8 @@ def test_a_frozen_protonet_encoder_is_looked_up_in_the_models_folder(assets, tmp
     assert config.net["encoder"] == "conv4" and config.net["image_size"] == 28 and config.net["encoder_channels"] == 64
     assert config.encoder_lr == 0 and config.feature_views == 4 and config.feature_dropout == 0.3
     assert config.encoder_from == "protonet_omniglot_seed0" and config.data == "omniglot"
+    assert "read_first" not in config.net  # only when asked: older resume keys still match
+    assert train_config(parser.parse_args(["--read-first"])).net["read_first"] is True
     with pytest.raises(ValueError, match="train protonet --data omniglot"):  # not made yet: says how to make it
         run_train(a)
     (tmp_path / "protonet_omniglot_seed0.pt").write_bytes(b"")

@@ -70,6 +70,7 @@ class MANNConfig:
     encoder_channels: int = 32  # feature maps of each conv block (encoder="conv" or "conv4")
     feature_norm: float = 0.0  # > 0: each image's conv features are scaled to this Euclidean length
     test_views: int = 1  # > 1: in test mode, features are the mean over the image and test_views - 1 jittered copies
+    read_first: bool = False  # read the memory as the step found it, before this step's write (not the paper's order)
 
     def __post_init__(self) -> None:
         label_width(self.label_mode, self.n_classes)
@@ -236,9 +237,10 @@ class MANN(nn.Module):
         least = least_used(state.usage, r)
         write_weights = lrua_write_weights(gate, state.read_weights, least)
         memory = write_memory(state.memory, write_weights, vectors, least[:, 0])
-        read_weights = cosine_read_weights(keys, memory, strength)
+        read_from = state.memory if c.read_first else memory
+        read_weights = cosine_read_weights(keys, read_from, strength)
         usage = c.gamma * state.usage + read_weights.sum(1) + write_weights.sum(1)
-        reads = (read_weights @ memory).flatten(1)
+        reads = (read_weights @ read_from).flatten(1)
         logits = self.output(torch.cat([h, reads], dim=-1))
         return logits, MemoryState(memory, usage, read_weights, reads, h, cell), {"write": write_weights,
                                                                                   "wiped": least[:, 0]}

@@ -323,3 +323,14 @@ def test_test_views_need_a_conv_encoder() -> None:
         MANNConfig(test_views=2)
     with pytest.raises(ValueError, match="test_views=0"):
         MANNConfig(encoder="conv", test_views=0)
+
+
+def test_read_first_reads_the_memory_as_the_step_found_it() -> None:
+    batch = _episodes()
+    with torch.no_grad():
+        paper = _model()(batch, record=True)
+        first = _model(read_first=True)(batch, record=True)  # the same weights (same seed), the other order
+    # step 0: the memory it found is all one constant, so a read before the write weighs every slot alike
+    torch.testing.assert_close(first.read_weights[:, 0], torch.full_like(first.read_weights[:, 0], 1 / 6))
+    assert not torch.allclose(paper.read_weights[:, 0], torch.full_like(paper.read_weights[:, 0], 1 / 6))
+    torch.testing.assert_close(first.write_weights[:, 0], paper.write_weights[:, 0])  # writes do not depend on it

@@ -55,7 +55,7 @@ def _counting_batch(image_size: int = 8):
 
 def test_feature_classifier_loss_is_the_training_class_cross_entropy_of_each_image() -> None:
     from lab.learners.mann import MANN, MANNConfig
-    from lab.mann_training import FeatureClassifier
+    from lab.mann_features import FeatureClassifier
     batch = _counting_batch()
     model = MANN(MANNConfig(n_classes=3, image_size=8, controller=8, memory_slots=6, memory_width=4, read_heads=2,
                             encoder="conv", encoder_channels=4))
@@ -122,7 +122,7 @@ def test_encoder_warmup_trains_only_the_encoder_and_encoder_lr_zero_then_freezes
 
 
 def test_prototype_logits_against_a_loop_over_images_and_classes() -> None:
-    from lab.mann_training import prototype_logits
+    from lab.mann_features import prototype_logits
     gen = make_generator(3)
     features = torch.randn(9, 4, generator=gen, dtype=torch.float64)
     classes = torch.tensor([7, 2, 7, 5, 2, 5, 7, 2, 5])
@@ -237,7 +237,8 @@ def test_a_run_on_cached_features_of_a_protonets_frozen_encoder(tmp_path) -> Non
 
 
 def test_feature_dropout_zeroes_that_share_keeps_the_length_and_is_validated() -> None:
-    from lab.mann_training import MANNTrainConfig, drop_features
+    from lab.mann_features import drop_features
+    from lab.mann_training import MANNTrainConfig
     features = torch.nn.functional.normalize(torch.rand((40, 50, 64), generator=make_generator(1)) + 0.1, dim=-1) * 5
     dropped = drop_features(features, 0.3, 5.0, make_generator(2))
     assert float((dropped == 0).float().mean()) == pytest.approx(0.3, abs=0.01)

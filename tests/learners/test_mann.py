@@ -258,7 +258,7 @@ def test_a_model_on_cached_conv4_features_equals_the_model_on_the_images(cls, si
 
 
 def test_a_protonets_conv4_loads_into_the_conv4_encoder_and_mismatches_are_refused() -> None:
-    from lab.learners.mann import load_protonet_encoder_
+    from lab.learners.mann_encoders import load_protonet_encoder_
     from lab.learners.protonet import ProtoNet, ProtoNetConfig
     protonet = ProtoNet(ProtoNetConfig(channels=4, last_pool=False))
     load_params_(protonet, random_init(protonet, 3))
@@ -278,7 +278,7 @@ def test_a_protonets_conv4_loads_into_the_conv4_encoder_and_mismatches_are_refus
 
 
 def test_conv4_features_are_centred_on_the_mean_of_the_images_given() -> None:
-    from lab.learners.mann import center_features_
+    from lab.learners.mann_encoders import center_features_
     model = _model(image_size=28, encoder="conv4", encoder_channels=4)  # no fixed length: the raw centred features
     images = torch.rand((30, 1, 28, 28), generator=make_generator(8))
     model.eval()
@@ -292,7 +292,7 @@ def test_conv4_features_are_centred_on_the_mean_of_the_images_given() -> None:
 
 @pytest.mark.parametrize("cls", [MANN, LSTMBaseline])
 def test_test_views_average_the_features_of_jittered_copies_in_test_mode_only(cls) -> None:
-    from lab.learners.mann import encode_views
+    from lab.learners.mann_encoders import encode_views
     from lab.tasks.augment import jitter
     model = _model(cls, image_size=12, encoder="conv", encoder_channels=4, feature_norm=5.0, test_views=3)
     gen = make_generator(6)

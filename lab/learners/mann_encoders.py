@@ -42,19 +42,17 @@ def image_encoder(config: MANNConfig) -> nn.Module | None:
     """
     if config.encoder == "pixels":
         return None
+    layers: list[nn.Module] = []
     if config.encoder == "conv4":
-        layers: list[nn.Module] = [Conv4(channels=config.encoder_channels, norm="running", last_pool=False),
-                                   Centered(conv_feature_width(config))]
-        if config.feature_norm > 0:
-            layers.append(FixedLength(config.feature_norm))
-        return nn.Sequential(*layers)
-    layers = []
-    channels = 1
-    for _ in range(CONV_BLOCKS):
-        layers += [nn.Conv2d(channels, config.encoder_channels, 3, stride=2, padding=1),
-                   nn.BatchNorm2d(config.encoder_channels), nn.ReLU()]
-        channels = config.encoder_channels
-    layers.append(nn.Flatten())
+        layers += [Conv4(channels=config.encoder_channels, norm="running", last_pool=False),
+                   Centered(conv_feature_width(config))]
+    else:
+        channels = 1
+        for _ in range(CONV_BLOCKS):
+            layers += [nn.Conv2d(channels, config.encoder_channels, 3, stride=2, padding=1),
+                       nn.BatchNorm2d(config.encoder_channels), nn.ReLU()]
+            channels = config.encoder_channels
+        layers.append(nn.Flatten())
     if config.feature_norm > 0:
         layers.append(FixedLength(config.feature_norm))
     return nn.Sequential(*layers)

@@ -121,7 +121,8 @@ def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positiv
                    help="with a frozen encoder (--encoder-lr 0): encode this many jittered views of every "
                         "training drawing once, instead of every image at every step")
     p.add_argument("--feature-dropout", type=float, default=0.0,
-                   help="with --feature-views: zero this share of each training image's features (0: off)")
+                   help="zero this share of each training image's conv features on MANN steps (0: off; "
+                        "needs a conv encoder)")
     p.add_argument("--aux-weight", type=float, default=0.0,
                    help="weight of an extra training-class loss on the conv features (0: off; needs --encoder conv)")
     p.add_argument("--feature-norm", type=float, default=0.0,

@@ -18,6 +18,12 @@ beside the MANN's. Without them a conv encoder trained from scratch left the MAN
 ``warmup_loss="prototypes"`` replaces that classification by a prototypical loss (Snell et al. 2017) over the
 batch: each image against the mean features of every training class in the batch (its own class's mean
 leaving the image out), the task the memory then does on new alphabets.
+
+``net["encoder"] == "conv4"`` with ``encoder_from`` starts from a trained ProtoNet's Conv4 instead, centred on
+the training drawings' mean features (:mod:`lab.learners.mann_encoders`); frozen (``encoder_lr=0``) it runs in
+test mode, and ``feature_views`` then serves its features from a table computed once
+(:mod:`lab.tasks.feature_cache`). ``feature_dropout`` drops a share of the features on MANN steps
+(:func:`lab.mann_features.drop_features`), of the table's or of the encoder's output through a hook.
 """
 
 from __future__ import annotations

@@ -80,6 +80,7 @@ class MANNTrainConfig:
     encoder_from: str | None = None  # a ProtoNet checkpoint stem whose Conv4 becomes the encoder (encoder="conv4")
     feature_views: int = 0  # > 0: the frozen encoder's features of this many jittered views per drawing, computed once
     feature_dropout: float = 0.0  # > 0: drop this share of each training image's features (MANN steps, not the warm-up)
+    same_alphabet: float = 0.0  # share of training episodes drawn within one alphabet (lab.tasks.mann_episodes)
     seed: int = 0
     eval_every: int = 250
     eval_episodes: int = 200
@@ -121,6 +122,11 @@ class MANNTrainConfig:
             raise ValueError(f"feature_dropout={self.feature_dropout} must be in [0, 1)")
         if self.feature_dropout and self.net.get("encoder", "pixels") == "pixels":
             raise ValueError("feature_dropout drops parts of the encoder's features: it needs a conv encoder")
+        if not (math.isfinite(self.same_alphabet) and 0 <= self.same_alphabet <= 1):
+            raise ValueError(f"same_alphabet={self.same_alphabet} is a share of episodes: give a number in [0, 1]")
+        if self.same_alphabet and self.data != "omniglot":
+            raise ValueError(f"same_alphabet={self.same_alphabet} draws episodes within one alphabet; only "
+                             f"data='omniglot' has alphabets")
         n_classes = self.net.get("n_classes", MANNConfig.n_classes)
         if self.warmup_loss == "prototypes" and self.episode_length < 2 * n_classes:
             raise ValueError(f"warmup_loss='prototypes' compares each image with the other drawings of its class: "
@@ -164,12 +170,12 @@ class MANNTrainConfig:
     def card(self) -> dict[str, Any]:
         """Return the JSON-ready config stored in the checkpoint card (``aux_weight``, ``init_from``,
         ``encoder_warmup``, ``encoder_lr``, ``warmup_loss``, ``decay_iterations``, ``encoder_from``,
-        ``feature_views`` and ``feature_dropout`` only when not their defaults, so the resume keys of runs made before they existed
-        still match)."""
+        ``feature_views``, ``feature_dropout`` and ``same_alphabet`` only when not their defaults, so the resume
+        keys of runs made before they existed still match)."""
         card = asdict(self)
         for name, default in (("aux_weight", 0.0), ("init_from", None), ("encoder_warmup", 0), ("encoder_lr", 1.0),
                               ("warmup_loss", "classes"), ("decay_iterations", 0), ("encoder_from", None),
-                              ("feature_views", 0), ("feature_dropout", 0.0)):
+                              ("feature_views", 0), ("feature_dropout", 0.0), ("same_alphabet", 0.0)):
             if card[name] == default:
                 card.pop(name)
         return card
@@ -216,7 +222,8 @@ def families(config: MANNTrainConfig, net: MANNConfig, encoder: nn.Module | None
     else:
         source = split.train
     shape = (net.n_classes, config.episode_length, net.label_mode, net.image_size)
-    return MANNTaskFamily(source, *shape), MANNTaskFamily(split.test, *shape), split.description
+    return (MANNTaskFamily(source, *shape, same_alphabet=config.same_alphabet), MANNTaskFamily(split.test, *shape),
+            split.description)
 
 
 def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: Path | str | None = "runs",

@@ -179,3 +179,13 @@ def test_a_frozen_protonet_encoder_is_looked_up_in_the_models_folder(assets, tmp
     (tmp_path / "protonet_omniglot_seed0.pt").write_bytes(b"")
     from lab.cli_mann import _protonet_stem
     assert _protonet_stem("protonet_omniglot_seed0", tmp_path) == str(tmp_path / "protonet_omniglot_seed0")
+
+
+def test_same_alphabet_flag_reaches_the_config_and_bad_values_say_what_to_give():
+    import argparse
+
+    from lab.cli_mann import train_config, train_parser
+    parser = train_parser(argparse.ArgumentParser, "train mann", int, float, int)
+    assert train_config(parser.parse_args(["--data", "omniglot", "--same-alphabet", "0.5"])).same_alphabet == 0.5
+    with pytest.raises(ValueError, match="only data='omniglot' has alphabets"):
+        train_config(parser.parse_args(["--same-alphabet", "0.5"]))

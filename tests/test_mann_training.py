@@ -264,3 +264,24 @@ def test_feature_dropout_on_the_encoders_output_changes_training_and_the_seed_de
     _, again = _tiny_run(iterations=3, feature_dropout=0.5)
     assert _changed(plain, dropped, "input_gates.") == {True}
     assert _changed(dropped, again, "") == {False}
+
+
+def test_same_alphabet_is_validated_and_kept_out_of_the_card_at_its_default() -> None:
+    from lab.mann_training import MANNTrainConfig
+    with pytest.raises(ValueError, match="only data='omniglot' has alphabets"):
+        MANNTrainConfig(same_alphabet=0.5)
+    with pytest.raises(ValueError, match=r"same_alphabet=-0.1 .* \[0, 1\]"):
+        MANNTrainConfig(data="omniglot", same_alphabet=-0.1)
+    assert "same_alphabet" not in MANNTrainConfig().card()
+    assert MANNTrainConfig(data="omniglot", same_alphabet=0.5).card()["same_alphabet"] == 0.5
+
+
+@needs_omniglot
+def test_same_alphabet_draws_training_episodes_within_an_alphabet_and_leaves_the_held_out_ones() -> None:
+    from lab.learners.mann import MANNConfig
+    from lab.mann_training import MANNTrainConfig, families
+    train, held_out, _ = families(MANNTrainConfig(data="omniglot", same_alphabet=1.0), MANNConfig())
+    batch = train.sample(make_generator(0), 40)
+    groups = train.source.class_groups()[batch.meta["class_ids"]]
+    assert bool((groups == groups[:, :1]).all())
+    assert held_out.same_alphabet == 0.0

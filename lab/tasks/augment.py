@@ -99,6 +99,10 @@ class AugmentedSource:
     def __repr__(self) -> str:
         return f"AugmentedSource({self.source!r}, {self.sizes})"
 
+    def class_groups(self) -> torch.Tensor:
+        """Return the wrapped source's class groups (see :meth:`OmniglotSource.class_groups`)."""
+        return self.source.class_groups()
+
     def class_names(self, class_ids: torch.Tensor | list[int]) -> list[str]:
         """Return the wrapped source's class names."""
         return self.source.class_names(class_ids)

@@ -58,6 +58,10 @@ class EncodedSource:
     def __repr__(self) -> str:
         return f"EncodedSource({self.source!r}, views={self.views})"
 
+    def class_groups(self) -> torch.Tensor:
+        """Return the wrapped source's class groups (see :meth:`OmniglotSource.class_groups`)."""
+        return self.source.class_groups()
+
     def class_names(self, class_ids: torch.Tensor | list[int]) -> list[str]:
         """Return the wrapped source's class names."""
         return self.source.class_names(class_ids)

@@ -197,6 +197,12 @@ class OmniglotSource:
         (char,), _ = self._split_ids([int(class_id)])
         return self._alphabet_index[self._alphabet_of_char[char]]
 
+    def class_groups(self) -> torch.Tensor:
+        """Return ``[n_classes]`` group ids: classes share a group when they share an alphabet and a rotation."""
+        ids = torch.arange(self.n_classes)
+        alphabet = torch.tensor([self._alphabet_index[a] for a in self._alphabet_of_char])
+        return alphabet[ids % self.n_characters] + len(self.alphabets) * (ids // self.n_characters)
+
     def class_names(self, class_ids: torch.Tensor | Sequence[int]) -> list[str]:
         """Return ``"Alphabet / characterNN"`` per class id, with ``" (rot 90)"`` etc. for rotated classes."""
         ids = [int(i) for i in (class_ids.tolist() if isinstance(class_ids, torch.Tensor) else class_ids)]

@@ -68,3 +68,48 @@ def test_glyph_episodes_are_downsampled_to_20x20() -> None:
     batch = MANNTaskFamily(glyph_split().test, 5, 50).sample(make_generator(0), 2)
     assert batch.images.shape == (2, 50, 1, 20, 20)
     assert float(batch.images.min()) >= 0 and float(batch.images.max()) <= 1
+
+
+class GroupedSource(CountingSource):
+    """CountingSource with classes in groups of the given sizes (class ids in group order)."""
+
+    def __init__(self, sizes: tuple[int, ...]) -> None:
+        super().__init__(n_classes=sum(sizes))
+        self.groups = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+
+    def class_groups(self) -> torch.Tensor:
+        return self.groups
+
+
+def test_same_alphabet_episodes_stay_in_one_group_picked_by_size() -> None:
+    source = GroupedSource((6, 18))
+    batch = MANNTaskFamily(source, 5, 10, same_alphabet=1.0).sample(make_generator(4), 2000)
+    groups = source.groups[batch.meta["class_ids"]]
+    assert bool((groups == groups[:, :1]).all())
+    # The group is that of a uniformly drawn class: 6/24 of episodes in the small group (binomial sd ~0.01).
+    assert abs(float((groups[:, 0] == 0).float().mean()) - 0.25) < 0.04
+    # Each class of the chosen group is equally likely (6 classes, 5 drawn: each in 5/6 of its episodes).
+    small = batch.meta["class_ids"][groups[:, 0] == 0]
+    share = torch.bincount(small.flatten(), minlength=6)[:6].float() / len(small)
+    assert bool(((share - 5 / 6).abs() < 0.07).all())
+
+
+def test_same_alphabet_share_of_episodes_and_default_draws_unchanged() -> None:
+    source = GroupedSource((12, 12, 12, 12))
+    batch = MANNTaskFamily(source, 5, 10, same_alphabet=0.4).sample(make_generator(5), 3000)
+    groups = source.groups[batch.meta["class_ids"]]
+    one_group = (groups == groups[:, :1]).all(1).float().mean()
+    # 40% by construction, plus the mixed draws that land in one group by chance (4 * (11/47 ...) ~ 0.1%).
+    assert abs(float(one_group) - 0.4) < 0.035
+    plain = MANNTaskFamily(source, 5, 10).sample(make_generator(6), 50)
+    zero = MANNTaskFamily(source, 5, 10, same_alphabet=0.0).sample(make_generator(6), 50)
+    assert torch.equal(plain.images, zero.images) and torch.equal(plain.labels, zero.labels)
+
+
+def test_same_alphabet_refuses_what_it_cannot_do() -> None:
+    with pytest.raises(ValueError, match="give a number in"):
+        MANNTaskFamily(GroupedSource((12, 12)), 5, 10, same_alphabet=1.5)
+    with pytest.raises(ValueError, match="has no alphabets"):
+        _family(n_classes=5, length=10, same_alphabet=0.5)
+    with pytest.raises(ValueError, match="smallest alphabet .* has 4 classes"):
+        MANNTaskFamily(GroupedSource((4, 20)), 5, 10, same_alphabet=0.5)

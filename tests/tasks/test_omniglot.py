@@ -157,3 +157,12 @@ def test_incomplete_character_is_reported(tmp_path: Path) -> None:
     source = OmniglotSource.from_path(tmp_path)
     assert source.n_classes == 2 and source.drawings_per_class == 3
     assert source.class_images(1)[2].max() == 0 and source.class_images(0)[0].max() == 1
+
+
+@needs_data
+def test_class_groups_are_alphabet_and_rotation() -> None:
+    source = OmniglotSource.from_path(SMALL1, rotations=True, alphabets=["Greek", "Latin"])
+    groups = source.class_groups()
+    assert groups.shape == (200,) and torch.bincount(groups).tolist() == [24, 26, 24, 26, 24, 26, 24, 26]
+    for class_id in (0, 30, 77, 150, 199):  # same alphabet, same rotation <=> same group
+        assert int(groups[class_id]) == source.alphabet_of(class_id) + 2 * (class_id // 50)

@@ -110,6 +110,9 @@ def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positiv
                         "the slot just written, which holds the previous step's label")
     p.add_argument("--feature-keys", action="store_true",
                    help="add a linear map of the image features to the read keys (not in the paper)")
+    p.add_argument("--feature-writes", action="store_true",
+                   help="add a linear map of the previous image's features to the write vectors, starting at zero "
+                        "(not in the paper; works with --init-from a model trained without it)")
     p.add_argument("--encoder", choices=ENCODERS, default="pixels",
                    help="image features: the flattened pixels (the paper), a small learned conv net, or ProtoNet's "
                         "Conv4 at 28x28 (conv4, with --encoder-from)")
@@ -182,6 +185,8 @@ def train_config(a: argparse.Namespace, learner: str = "mann") -> MANNTrainConfi
         net["write_key"] = True
     if a.feature_keys:
         net["feature_keys"] = True
+    if a.feature_writes:
+        net["feature_writes"] = True
     if a.read_first:
         net["read_first"] = True
     if a.feature_norm:

@@ -242,13 +242,18 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
     rng = make_generator(config.seed)
     model = build_mann(config.learner, config.net)
     load_params_(model, random_init(model, derive_seed(rng)))
+    zeros = getattr(model, "zero_init_names", ())
+    with torch.no_grad():
+        for name in zeros:
+            model.get_parameter(name).zero_()
     if init_from is not None:
         state, _ = load_checkpoint(init_from, config.learner)
         shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        if shapes != {k: tuple(v.shape) for k, v in state.items()}:
+        older = {k: v for k, v in shapes.items() if k not in zeros}  # a checkpoint made before those existed
+        if {k: tuple(v.shape) for k, v in state.items()} not in (shapes, older):
             raise ValueError(f"init_from {init_from} holds another network than this run's net options "
                              f"{config.net}; start from a checkpoint trained with the same ones")
-        model.load_state_dict({k: v.float() for k, v in state.items()})
+        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=set(state) == set(shapes))
     if config.encoder_from is not None and init_from is None:
         protonet_state, _ = load_checkpoint(config.encoder_from, "protonet")
         load_protonet_encoder_(model, protonet_state, config.encoder_from)

@@ -285,3 +285,23 @@ def test_same_alphabet_draws_training_episodes_within_an_alphabet_and_leaves_the
     groups = train.source.class_groups()[batch.meta["class_ids"]]
     assert bool((groups == groups[:, :1]).all())
     assert held_out.same_alphabet == 0.0
+
+
+def test_feature_writes_start_at_zero_and_grow_on_a_checkpoint_made_without_them(tmp_path) -> None:
+    from lab.mann_training import MANNTrainConfig, train_mann
+    base = MANNTrainConfig(net=TINY_NET, episode_length=4, batch=2, eval_episodes=2, eval_every=100, iterations=2,
+                           lr=1e-2, lr_min=1e-2)
+    first = train_mann(base, out=tmp_path, run_dir=None).paths[0].with_suffix("")
+    grown_net = {**TINY_NET, "feature_writes": True}
+    still = MANNTrainConfig(**{**base.__dict__, "net": grown_net, "iterations": 1, "lr": 1e-12, "lr_min": 1e-12,
+                               "init_from": str(first)})
+    grown = train_mann(still, run_dir=None).model.state_dict()
+    before = torch.load(first.with_suffix(".pt"))
+    assert all(torch.allclose(grown[k], v.float(), atol=1e-9) for k, v in before.items()
+               if "running" not in k and "num_batches" not in k)  # BatchNorm statistics move in a training step
+    assert float(grown["feature_writes.weight"].abs().max()) < 1e-9  # zero, moved by at most one 1e-12 step
+    scratch = MANNTrainConfig(**{**still.__dict__, "init_from": None})
+    assert float(train_mann(scratch, run_dir=None).model.state_dict()["feature_writes.weight"].abs().max()) < 1e-9
+    with pytest.raises(ValueError, match="holds another network"):  # the other way round is still refused
+        train_mann(MANNTrainConfig(**{**base.__dict__, "init_from": str(first), "net": {**TINY_NET, "controller": 9}}),
+                   run_dir=None)

@@ -64,6 +64,8 @@ class MANNConfig:
     key_strength: bool = True  # learned beta >= 1 sharpening the cosine reads (not in the paper)
     write_key: bool = False  # write the read key itself (the paper) instead of a separate write vector a
     feature_keys: bool = False  # add a linear map of the image features to the keys (not in the paper)
+    feature_writes: bool = False  # add a linear map of the previous image's features to the write vectors (not in
+    # the paper; it starts at zero, so a trained model fine-tuned with it starts as it was)
     encoder: str = "pixels"  # pixels (the paper: the flattened image) | conv (a small learned conv net) | conv4
     encoder_channels: int = 32  # feature maps of each conv block (encoder="conv" or "conv4")
     feature_norm: float = 0.0  # > 0: each image's conv features are scaled to this Euclidean length
@@ -87,6 +89,9 @@ class MANNConfig:
         if self.encoder == "conv4" and self.image_size < 8:
             raise ValueError(f"image_size={self.image_size}: encoder='conv4' pools three times; give >= 8 "
                              f"(ProtoNet's Conv4 is trained at 28)")
+        if self.feature_writes and self.write_key:
+            raise ValueError("feature_writes adds to the write vectors, but write_key writes the keys themselves; "
+                             "turn one of them off")
         if self.read_heads > self.memory_slots:
             raise ValueError(f"read_heads={self.read_heads} needs at least as many memory slots "
                              f"(memory_slots={self.memory_slots})")
@@ -198,6 +203,18 @@ class MANN(nn.Module):
         # feature_keys: a direct path from the image to its keys, so that two drawings with similar features
         # look each other up without the image having to pass through the LSTM's history-laden state first.
         self.feature_keys = nn.Linear(c.feature_width, r * m, bias=False) if c.feature_keys else None
+        # feature_writes: the label that arrives at step t belongs to the image of step t-1, so a direct map of that
+        # image's features into step t's write vectors lets a slot hold the pair (drawing, its label) without the
+        # LSTM carrying the drawing over a step. Registered last, so the other parameters' seeded draws are as
+        # without it; zero at the start (see zero_init_names).
+        self.feature_writes = nn.Linear(c.feature_width, r * m, bias=False) if c.feature_writes else None
+        if self.feature_writes is not None:
+            nn.init.zeros_(self.feature_writes.weight)
+
+    @property
+    def zero_init_names(self) -> tuple[str, ...]:
+        """Return the names of the parameters that start at zero (and may be missing from an older checkpoint)."""
+        return ("feature_writes.weight",) if self.feature_writes is not None else ()
 
     @property
     def head_width(self) -> int:
@@ -216,11 +233,12 @@ class MANN(nn.Module):
                            zeros(batch, c.read_heads * c.memory_width, device=device),
                            zeros(batch, c.controller, device=device), zeros(batch, c.controller, device=device))
 
-    def step(self, x_gates: torch.Tensor, state: MemoryState, x_keys: torch.Tensor | None = None
-             ) -> tuple[torch.Tensor, MemoryState, dict[str, torch.Tensor]]:
+    def step(self, x_gates: torch.Tensor, state: MemoryState, x_keys: torch.Tensor | None = None,
+             x_writes: torch.Tensor | None = None) -> tuple[torch.Tensor, MemoryState, dict[str, torch.Tensor]]:
         """Return ``(logits [B, C], next state, this step's write weights and wiped slot)`` for the input part
-        of the controller's gates ``x_gates`` ``[B, 4H]`` (``input_gates`` of the image and previous label)
-        and, with ``feature_keys``, the image's part of the keys ``x_keys`` ``[B, R*M]``."""
+        of the controller's gates ``x_gates`` ``[B, 4H]`` (``input_gates`` of the image and previous label),
+        with ``feature_keys`` the image's part of the keys ``x_keys`` ``[B, R*M]`` and with ``feature_writes``
+        the previous image's part of the write vectors ``x_writes`` ``[B, R*M]``."""
         c = self.config
         r, m = c.read_heads, c.memory_width
         gates = x_gates + self.recurrent_gates(torch.cat([state.reads, state.h], dim=-1))
@@ -229,7 +247,10 @@ class MANN(nn.Module):
         h = torch.sigmoid(o) * torch.tanh(cell)
         out = self.heads(h).view(-1, r, self.head_width)
         keys = torch.tanh(out[..., :m] if x_keys is None else out[..., :m] + x_keys.view(-1, r, m))
-        vectors = keys if c.write_key else torch.tanh(out[..., m:2 * m])
+        if c.write_key:
+            vectors = keys
+        else:
+            vectors = torch.tanh(out[..., m:2 * m] if x_writes is None else out[..., m:2 * m] + x_writes.view(-1, r, m))
         gate = torch.sigmoid(out[..., -2])
         strength = 1 + F.softplus(out[..., -1]) if c.key_strength else None
         least = least_used(state.usage, r)
@@ -248,11 +269,16 @@ class MANN(nn.Module):
         read/write weights and usage of every step, with ``keep_memory`` the memory after every step."""
         x = episode_inputs(batch, self.encoder, 1 if self.training else self.config.test_views)
         inputs = self.input_gates(x)  # [B, T, 4H]
-        keys = self.feature_keys(x[..., :self.config.feature_width]) if self.feature_keys is not None else None
+        features = x[..., :self.config.feature_width]
+        keys = self.feature_keys(features) if self.feature_keys is not None else None
+        writes = None
+        if self.feature_writes is not None:  # step t writes with the features of image t-1 (none before step 0)
+            writes = self.feature_writes(torch.cat([torch.zeros_like(features[:, :1]), features[:, :-1]], dim=1))
         state = self.initial_state(inputs.shape[0], inputs.device)
         logits, rec = [], {"read": [], "write": [], "usage": [], "wiped": [], "memory": []}
         for t in range(inputs.shape[1]):
-            out, state, wrote = self.step(inputs[:, t], state, None if keys is None else keys[:, t])
+            out, state, wrote = self.step(inputs[:, t], state, None if keys is None else keys[:, t],
+                                          None if writes is None else writes[:, t])
             logits.append(out)
             if record:
                 rec["read"].append(state.read_weights), rec["write"].append(wrote["write"])

@@ -334,3 +334,33 @@ def test_read_first_reads_the_memory_as_the_step_found_it() -> None:
     torch.testing.assert_close(first.read_weights[:, 0], torch.full_like(first.read_weights[:, 0], 1 / 6))
     assert not torch.allclose(paper.read_weights[:, 0], torch.full_like(paper.read_weights[:, 0], 1 / 6))
     torch.testing.assert_close(first.write_weights[:, 0], paper.write_weights[:, 0])  # writes do not depend on it
+
+
+def test_feature_writes_add_the_previous_images_features_to_the_write_vectors() -> None:
+    model, batch = _model(feature_keys=True, feature_writes=True), _episodes()
+    assert model.zero_init_names == ("feature_writes.weight",) and _model().feature_writes is None
+    with torch.no_grad():
+        model.feature_writes.weight.normal_(generator=make_generator(3))  # random_init drew it; make it clearly nonzero
+    trace = model(batch, record=True, keep_memory=True)
+    x = episode_inputs(batch)
+    inputs, extra = model.input_gates(x), x[..., :16] @ model.feature_keys.weight.T
+    state = model.initial_state(2)
+    for t in range(9):  # the write vector of step t gets image t-1's features; step 0 gets none
+        before = state
+        previous = torch.zeros(2, 10) if t == 0 else x[:, t - 1, :16] @ model.feature_writes.weight.T
+        logits, state, wrote = model.step(inputs[:, t], state, extra[:, t], previous)
+        vectors = torch.tanh(model.heads(state.h).view(2, 2, 12)[..., 5:10] + previous.view(2, 2, 5))
+        assert torch.allclose(state.memory, write_memory(before.memory, wrote["write"], vectors, wrote["wiped"]),
+                              atol=1e-6)
+        assert torch.allclose(logits, trace.logits[:, t], atol=1e-6)
+        assert torch.allclose(state.memory, trace.memory[:, t], atol=1e-6)
+
+
+def test_feature_writes_start_at_zero_so_a_model_gains_them_unchanged() -> None:
+    plain, batch = _model(feature_keys=True), _episodes()
+    grown = MANN(MANNConfig(**{**TINY, "feature_keys": True, "feature_writes": True}))
+    assert float(grown.feature_writes.weight.detach().abs().max()) == 0
+    grown.load_state_dict(plain.state_dict(), strict=False)
+    assert torch.allclose(plain(batch).logits, grown(batch).logits, atol=1e-6)
+    with pytest.raises(ValueError, match="turn one of them off"):
+        MANNConfig(feature_writes=True, write_key=True)

@@ -129,6 +129,8 @@ def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positiv
     p.add_argument("--same-alphabet", type=float, default=0.0,
                    help="share of training episodes whose classes all come from one alphabet (Omniglot; 0: the "
                         "paper's draw from all classes)")
+    p.add_argument("--mirror", action="store_true",
+                   help="add every training character mirrored left to right as another class (Omniglot)")
     p.add_argument("--aux-weight", type=float, default=0.0,
                    help="weight of an extra training-class loss on the conv features (0: off; needs --encoder conv)")
     p.add_argument("--feature-norm", type=float, default=0.0,
@@ -197,7 +199,7 @@ def train_config(a: argparse.Namespace, learner: str = "mann") -> MANNTrainConfi
     decay = min(a.decay_last, iterations) if a.decay_last else 0
     return MANNTrainConfig(learner=learner, data=a.data, omniglot=a.omniglot, net=net,
                            episode_length=a.length or 10 * a.classes, batch=a.batch, iterations=iterations,
-                           lr=a.lr, lr_min=a.lr if a.lr_min is None else a.lr_min, decay_iterations=decay, augment=not a.no_augment, aux_weight=a.aux_weight, encoder_warmup=a.encoder_warmup, encoder_lr=a.encoder_lr, warmup_loss=a.warmup_loss, init_from=_init_stem(a.init_from, learner), encoder_from=a.encoder_from, feature_views=a.feature_views, feature_dropout=a.feature_dropout, same_alphabet=a.same_alphabet, seed=a.seed, eval_episodes=a.eval_episodes,
+                           lr=a.lr, lr_min=a.lr if a.lr_min is None else a.lr_min, decay_iterations=decay, augment=not a.no_augment, aux_weight=a.aux_weight, encoder_warmup=a.encoder_warmup, encoder_lr=a.encoder_lr, warmup_loss=a.warmup_loss, init_from=_init_stem(a.init_from, learner), encoder_from=a.encoder_from, feature_views=a.feature_views, feature_dropout=a.feature_dropout, same_alphabet=a.same_alphabet, mirror=a.mirror, seed=a.seed, eval_episodes=a.eval_episodes,
                            eval_every=max(1, min(GLYPH_RECIPE["eval_every"], iterations)))
 
 

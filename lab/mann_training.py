@@ -51,6 +51,7 @@ from lab.tasks.augment import AugmentedSource, HandJitter
 from lab.tasks.base import check_positive
 from lab.tasks.feature_cache import EncodedSource
 from lab.tasks.mann_episodes import MANNTaskFamily
+from lab.tasks.mirror import MirroredSource
 from lab.tasks.splits import DATA_SOURCES, data_split
 
 CURVE_INSTANCES = (1, 2, 10)
@@ -81,6 +82,7 @@ class MANNTrainConfig:
     feature_views: int = 0  # > 0: the frozen encoder's features of this many jittered views per drawing, computed once
     feature_dropout: float = 0.0  # > 0: drop this share of each training image's features (MANN steps, not the warm-up)
     same_alphabet: float = 0.0  # share of training episodes drawn within one alphabet (lab.tasks.mann_episodes)
+    mirror: bool = False  # add every training character mirrored as another class (lab.tasks.mirror; Omniglot)
     seed: int = 0
     eval_every: int = 250
     eval_episodes: int = 200
@@ -124,6 +126,9 @@ class MANNTrainConfig:
             raise ValueError("feature_dropout drops parts of the encoder's features: it needs a conv encoder")
         if not (math.isfinite(self.same_alphabet) and 0 <= self.same_alphabet <= 1):
             raise ValueError(f"same_alphabet={self.same_alphabet} is a share of episodes: give a number in [0, 1]")
+        if self.mirror and self.data != "omniglot":
+            raise ValueError("mirror adds the mirrored training characters as classes; only data='omniglot' has a "
+                             "fixed set of characters (glyph classes are new every time)")
         if self.same_alphabet and self.data != "omniglot":
             raise ValueError(f"same_alphabet={self.same_alphabet} draws episodes within one alphabet; only "
                              f"data='omniglot' has alphabets")
@@ -170,12 +175,13 @@ class MANNTrainConfig:
     def card(self) -> dict[str, Any]:
         """Return the JSON-ready config stored in the checkpoint card (``aux_weight``, ``init_from``,
         ``encoder_warmup``, ``encoder_lr``, ``warmup_loss``, ``decay_iterations``, ``encoder_from``,
-        ``feature_views``, ``feature_dropout`` and ``same_alphabet`` only when not their defaults, so the resume
+        ``feature_views``, ``feature_dropout``, ``same_alphabet`` and ``mirror`` only when not their defaults, so the resume
         keys of runs made before they existed still match)."""
         card = asdict(self)
         for name, default in (("aux_weight", 0.0), ("init_from", None), ("encoder_warmup", 0), ("encoder_lr", 1.0),
                               ("warmup_loss", "classes"), ("decay_iterations", 0), ("encoder_from", None),
-                              ("feature_views", 0), ("feature_dropout", 0.0), ("same_alphabet", 0.0)):
+                              ("feature_views", 0), ("feature_dropout", 0.0), ("same_alphabet", 0.0),
+                              ("mirror", False)):
             if card[name] == default:
                 card.pop(name)
         return card
@@ -212,15 +218,16 @@ def families(config: MANNTrainConfig, net: MANNConfig, encoder: nn.Module | None
     ``config.feature_views`` the training family draws ``encoder``'s features (:class:`EncodedSource`, built
     here with its own seed, in test mode) instead of images."""
     split = data_split(config.data, config.omniglot)
+    train = MirroredSource(split.train) if config.mirror else split.train
     if config.feature_views:
         jitter_sizes = HandJitter() if config.augment else None
         with test_mode(encoder) as frozen:
-            source = EncodedSource(split.train, frozen, net.image_size, config.feature_views,
+            source = EncodedSource(train, frozen, net.image_size, config.feature_views,
                                    make_generator(derive_seed(make_generator(config.seed + 2))), jitter_sizes)
     elif config.augment and config.data == "omniglot":
-        source = AugmentedSource(split.train)
+        source = AugmentedSource(train)
     else:
-        source = split.train
+        source = train
     shape = (net.n_classes, config.episode_length, net.label_mode, net.image_size)
     return (MANNTaskFamily(source, *shape, same_alphabet=config.same_alphabet), MANNTaskFamily(split.test, *shape),
             split.description)

@@ -305,3 +305,20 @@ def test_feature_writes_start_at_zero_and_grow_on_a_checkpoint_made_without_them
     with pytest.raises(ValueError, match="holds another network"):  # the other way round is still refused
         train_mann(MANNTrainConfig(**{**base.__dict__, "init_from": str(first), "net": {**TINY_NET, "controller": 9}}),
                    run_dir=None)
+
+
+def test_mirror_is_validated_and_kept_out_of_the_card_at_its_default() -> None:
+    from lab.mann_training import MANNTrainConfig
+    with pytest.raises(ValueError, match="only data='omniglot'"):
+        MANNTrainConfig(mirror=True)
+    assert "mirror" not in MANNTrainConfig().card() and MANNTrainConfig(data="omniglot", mirror=True).card()["mirror"]
+
+
+@needs_omniglot
+def test_mirror_doubles_the_training_classes_only() -> None:
+    from lab.learners.mann import MANNConfig
+    from lab.mann_training import MANNTrainConfig, families
+    train, held_out, _ = families(MANNTrainConfig(data="omniglot", mirror=True), MANNConfig())
+    plain, plain_held_out, _ = families(MANNTrainConfig(data="omniglot"), MANNConfig())
+    assert train.source.n_classes == 2 * plain.source.n_classes
+    assert held_out.source.n_classes == plain_held_out.source.n_classes

@@ -31,7 +31,7 @@ from lab.mann_training import (
     train_mann,
 )
 from lab.tasks.mann_episodes import LABEL_MODES
-from lab.tasks.splits import DATA_SOURCES
+from lab.tasks.splits import DATA_SOURCES, VALIDATION
 
 PRETRAIN_NAME = "mann-glyphs"  # pretrain --only name
 EVAL_HELP = "Memory-augmented network (Santoro et al. 2016) vs LSTM: accuracy by instance on held-out classes"
@@ -64,6 +64,9 @@ def add_eval_arguments(p: argparse.ArgumentParser, positive_int: Callable, seed_
                    help="MANN checkpoint stem (its baseline is <stem>_lstm; default: see lab.mann_eval)")
     p.add_argument("--memory-slots", type=positive_int, default=None,
                    help="memory slots of the MANN at test time (default: as trained; its weights do not depend on it)")
+    p.add_argument("--validate", choices=list(VALIDATION), default=None,
+                   help="measure on this validation split's held-out training alphabets (lab.tasks.splits."
+                        "VALIDATION), never the test alphabets (needs --data omniglot)")
     p.add_argument("--views", type=positive_int, default=None,
                    help="average each image's conv features over itself and views-1 jittered copies, both models "
                         "(default: as trained, 1; needs a conv encoder)")
@@ -72,7 +75,7 @@ def add_eval_arguments(p: argparse.ArgumentParser, positive_int: Callable, seed_
 def run_eval(a: argparse.Namespace) -> dict[str, Any]:
     """Return the report of ``eval mann`` for parsed options ``a``."""
     return evaluate_mann(a.data, a.classes, a.episodes, a.seed, a.checkpoint, a.omniglot, INSTANCES,
-                         memory_slots=a.memory_slots, views=a.views)
+                         memory_slots=a.memory_slots, views=a.views, validate=a.validate)
 
 
 def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positive_int: Callable,
@@ -129,6 +132,9 @@ def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positiv
     p.add_argument("--same-alphabet", type=float, default=0.0,
                    help="share of training episodes whose classes all come from one alphabet (Omniglot; 0: the "
                         "paper's draw from all classes)")
+    p.add_argument("--validate", choices=list(VALIDATION), default=None,
+                   help="train without this validation split's alphabets and measure on them (lab.tasks.splits."
+                        "VALIDATION), to choose options without the test alphabets (needs --data omniglot)")
     p.add_argument("--mirror", action="store_true",
                    help="add every training character mirrored left to right as another class (Omniglot)")
     p.add_argument("--aux-weight", type=float, default=0.0,
@@ -199,7 +205,7 @@ def train_config(a: argparse.Namespace, learner: str = "mann") -> MANNTrainConfi
     decay = min(a.decay_last, iterations) if a.decay_last else 0
     return MANNTrainConfig(learner=learner, data=a.data, omniglot=a.omniglot, net=net,
                            episode_length=a.length or 10 * a.classes, batch=a.batch, iterations=iterations,
-                           lr=a.lr, lr_min=a.lr if a.lr_min is None else a.lr_min, decay_iterations=decay, augment=not a.no_augment, aux_weight=a.aux_weight, encoder_warmup=a.encoder_warmup, encoder_lr=a.encoder_lr, warmup_loss=a.warmup_loss, init_from=_init_stem(a.init_from, learner), encoder_from=a.encoder_from, feature_views=a.feature_views, feature_dropout=a.feature_dropout, same_alphabet=a.same_alphabet, mirror=a.mirror, seed=a.seed, eval_episodes=a.eval_episodes,
+                           lr=a.lr, lr_min=a.lr if a.lr_min is None else a.lr_min, decay_iterations=decay, augment=not a.no_augment, aux_weight=a.aux_weight, encoder_warmup=a.encoder_warmup, encoder_lr=a.encoder_lr, warmup_loss=a.warmup_loss, init_from=_init_stem(a.init_from, learner), encoder_from=a.encoder_from, feature_views=a.feature_views, feature_dropout=a.feature_dropout, same_alphabet=a.same_alphabet, mirror=a.mirror, validate=a.validate, seed=a.seed, eval_episodes=a.eval_episodes,
                            eval_every=max(1, min(GLYPH_RECIPE["eval_every"], iterations)))
 
 

@@ -20,8 +20,8 @@ import torch
 
 from lab.checkpoint import assets_dir
 from lab.generator_training import GeneratorTrainConfig, train_generator
-from lab.tasks.splits import DATA_SOURCES
-from lab.virtual_eval import VALIDATION, evaluate_virtual
+from lab.tasks.splits import DATA_SOURCES, VALIDATION
+from lab.virtual_eval import evaluate_virtual
 
 EVAL_HELP = "real-only vs real+virtual tasks (a learned generator of characters) at budgets of real classes"
 PRETRAIN_NAME = "virtual-glyphs"
@@ -61,7 +61,7 @@ def add_eval_arguments(p: argparse.ArgumentParser, positive_int: Callable, seed_
     p.add_argument("--channels", type=positive_int, default=None, help="ProtoNet Conv4 width (default: the recipe's)")
     p.add_argument("--validate", choices=list(VALIDATION), default=None,
                    help="train and measure on this validation split of Omniglot's training alphabets instead "
-                        "(the held-out alphabet(s) of lab.virtual_eval.VALIDATION), never the test alphabets")
+                        "(the held-out alphabet(s) of lab.tasks.splits.VALIDATION), never the test alphabets")
     p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
 
 

@@ -29,7 +29,7 @@ from lab.learners.maml import mean_ci95
 from lab.learners.mann import MANNTrace, build_mann, correct_steps
 from lab.tasks.base import check_positive
 from lab.tasks.mann_episodes import MANNEpisodes, MANNTaskFamily
-from lab.tasks.splits import data_split
+from lab.tasks.splits import data_split, validation_split
 
 INSTANCES = (1, 2, 3, 4, 5, 10)
 MANN_KINDS = ("mann", "mann-lstm")
@@ -121,16 +121,21 @@ def pick_mann_checkpoints(data: str, classes: int, checkpoint: str | Path | None
 def evaluate_mann(data: str = "glyphs", classes: int = 5, episodes: int = 1000, seed: int = 0,
                   checkpoint: str | Path | None = None, omniglot: str | Path | None = None,
                   instances: tuple[int, ...] = INSTANCES, device: torch.device | str = "cpu",
-                  memory_slots: int | None = None, views: int | None = None) -> dict[str, Any]:
+                  memory_slots: int | None = None, views: int | None = None, validate: str | None = None
+                  ) -> dict[str, Any]:
     """Return the evaluation report: accuracy by instance of the MANN and its LSTM baseline on held-out classes.
 
     ``memory_slots`` gives the MANN a memory of that many slots at test time instead of the trained number (its
     weights do not depend on it); the baseline has no memory and is unaffected. ``views`` sets both models'
-    ``test_views`` (conv features averaged over jittered copies of each image; default: as trained)."""
+    ``test_views`` (conv features averaged over jittered copies of each image; default: as trained). With
+    ``validate`` (a name in :data:`lab.tasks.splits.VALIDATION`) the held-out classes are that validation
+    split's alphabets instead of the test alphabets."""
     if episodes < 2:
         raise ValueError(f"--episodes {episodes}: a confidence interval needs at least 2 episodes")
     stems = pick_mann_checkpoints(data, classes, checkpoint)
-    split = data_split(data, omniglot)
+    if validate is not None and data != "omniglot":
+        raise ValueError(f"--validate {validate} holds out Omniglot training alphabets; it needs --data omniglot")
+    split = validation_split(validate, omniglot) if validate else data_split(data, omniglot)
     eval_seed = derive_seed(make_generator(seed))
     rows, cards = [], {}
     for kind, stem in zip(MANN_KINDS, stems, strict=True):

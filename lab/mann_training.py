@@ -52,7 +52,7 @@ from lab.tasks.base import check_positive
 from lab.tasks.feature_cache import EncodedSource
 from lab.tasks.mann_episodes import MANNTaskFamily
 from lab.tasks.mirror import MirroredSource
-from lab.tasks.splits import DATA_SOURCES, data_split
+from lab.tasks.splits import DATA_SOURCES, VALIDATION, Split, data_split, validation_split
 
 CURVE_INSTANCES = (1, 2, 10)
 
@@ -83,6 +83,7 @@ class MANNTrainConfig:
     feature_dropout: float = 0.0  # > 0: drop this share of each training image's features (MANN steps, not the warm-up)
     same_alphabet: float = 0.0  # share of training episodes drawn within one alphabet (lab.tasks.mann_episodes)
     mirror: bool = False  # add every training character mirrored as another class (lab.tasks.mirror; Omniglot)
+    validate: str | None = None  # a name in lab.tasks.splits.VALIDATION: train and measure on that split instead
     seed: int = 0
     eval_every: int = 250
     eval_episodes: int = 200
@@ -126,6 +127,8 @@ class MANNTrainConfig:
             raise ValueError("feature_dropout drops parts of the encoder's features: it needs a conv encoder")
         if not (math.isfinite(self.same_alphabet) and 0 <= self.same_alphabet <= 1):
             raise ValueError(f"same_alphabet={self.same_alphabet} is a share of episodes: give a number in [0, 1]")
+        if self.validate is not None and (self.data != "omniglot" or self.validate not in VALIDATION):
+            raise ValueError(f"validate={self.validate!r} needs data='omniglot' and one of {', '.join(VALIDATION)}")
         if self.mirror and self.data != "omniglot":
             raise ValueError("mirror adds the mirrored training characters as classes; only data='omniglot' has a "
                              "fixed set of characters (glyph classes are new every time)")
@@ -175,13 +178,13 @@ class MANNTrainConfig:
     def card(self) -> dict[str, Any]:
         """Return the JSON-ready config stored in the checkpoint card (``aux_weight``, ``init_from``,
         ``encoder_warmup``, ``encoder_lr``, ``warmup_loss``, ``decay_iterations``, ``encoder_from``,
-        ``feature_views``, ``feature_dropout``, ``same_alphabet`` and ``mirror`` only when not their defaults, so the resume
-        keys of runs made before they existed still match)."""
+        ``feature_views``, ``feature_dropout``, ``same_alphabet``, ``mirror`` and ``validate`` only when not their
+        defaults, so the resume keys of runs made before they existed still match)."""
         card = asdict(self)
         for name, default in (("aux_weight", 0.0), ("init_from", None), ("encoder_warmup", 0), ("encoder_lr", 1.0),
                               ("warmup_loss", "classes"), ("decay_iterations", 0), ("encoder_from", None),
                               ("feature_views", 0), ("feature_dropout", 0.0), ("same_alphabet", 0.0),
-                              ("mirror", False)):
+                              ("mirror", False), ("validate", None)):
             if card[name] == default:
                 card.pop(name)
         return card
@@ -212,12 +215,19 @@ class MANNTrainResult:
     paths: tuple[Path, Path] | None = None
 
 
+def config_split(config: MANNTrainConfig) -> Split:
+    """Return the data split ``config`` trains on: its validation split with ``validate``, else its data's."""
+    if config.validate:
+        return validation_split(config.validate, config.omniglot)
+    return data_split(config.data, config.omniglot)
+
+
 def families(config: MANNTrainConfig, net: MANNConfig, encoder: nn.Module | None = None
              ) -> tuple[MANNTaskFamily, MANNTaskFamily, str]:
     """Return ``(training family, held-out family, split description)`` for ``config``; with
     ``config.feature_views`` the training family draws ``encoder``'s features (:class:`EncodedSource`, built
     here with its own seed, in test mode) instead of images."""
-    split = data_split(config.data, config.omniglot)
+    split = config_split(config)
     train = MirroredSource(split.train) if config.mirror else split.train
     if config.feature_views:
         jitter_sizes = HandJitter() if config.augment else None
@@ -264,7 +274,7 @@ def train_mann(config: MANNTrainConfig, out: Path | str | None = None, run_dir: 
     if config.encoder_from is not None and init_from is None:
         protonet_state, _ = load_checkpoint(config.encoder_from, "protonet")
         load_protonet_encoder_(model, protonet_state, config.encoder_from)
-        train_source = data_split(config.data, config.omniglot).train
+        train_source = config_split(config).train
         first_drawings = torch.stack([train_source.class_images(c)[0] for c in range(train_source.n_classes)])
         center_features_(model, F.adaptive_avg_pool2d(first_drawings, model.config.image_size))
     model.to(device)

@@ -22,8 +22,7 @@ from lab.evaluation import make_report, result_row
 from lab.home import models_dir
 from lab.learners.maml import mean_ci95
 from lab.learners.protonet import ProtoNet, ProtoNetConfig
-from lab.tasks.omniglot import OmniglotSource
-from lab.tasks.splits import DATA_SOURCES, Split, data_split
+from lab.tasks.splits import DATA_SOURCES, Split, data_split, validation_split
 from lab.virtual_training import VirtualTrainConfig, budget_class_ids, evaluate_learner, train_virtual
 
 KIND = "virtual_protonet"  # not "protonet": `eval protonet` must never pick these budget models up
@@ -44,29 +43,6 @@ ITERATIONS = {"glyphs": 800, "omniglot": 800}
 # higher-contrast ink lost 0.8 to 3.3 points (see the notes of issue 6). Glyphs keep the defaults: their
 # real-only arm is at the ceiling (96% with 20 classes), nothing to choose on.
 RECIPES: dict[str, dict[str, Any]] = {"glyphs": {}, "omniglot": {"sampler": "splice", "rotate": True}}
-# Validation splits for choosing a recipe without the test alphabets: these alphabets of Omniglot's training
-# set are held out (as drawn, unrotated); the budget comes from the other training alphabets.
-VALIDATION: dict[str, list[str]] = {"korean": ["Korean"], "greek-latin": ["Greek", "Latin"],
-                                    "balinese-aramaic": ["Balinese", "Early_Aramaic"]}
-
-
-def validation_split(name: str, omniglot: str | None = None) -> Split:
-    """Return validation split ``name`` of :data:`VALIDATION`: Omniglot's training alphabets other than the
-    held-out ones train (rotations as in the lab split), the held-out ones test. The test alphabets of
-    :func:`~lab.tasks.splits.data_split` take no part. Raises ``ValueError`` for an unknown name or alphabets
-    the training set lacks."""
-    if name not in VALIDATION:
-        raise ValueError(f"validation split {name!r}; choose one of {', '.join(VALIDATION)}")
-    train = data_split("omniglot", omniglot).train
-    held = VALIDATION[name]
-    missing = [a for a in held if a not in train.alphabets]
-    if missing:
-        raise ValueError(f"validation split {name!r} holds out {missing}, which the Omniglot training set lacks")
-    rest = [a for a in train.alphabets if a not in held]
-    return Split(train.subset(rest), OmniglotSource.from_path(train.origin).subset(held),
-                 f"validation: train {', '.join(rest)} with rotations; validate on {', '.join(held)}")
-
-
 def virtual_recipe(data: str, real_classes: int, virtual: bool, seed: int = 0, iterations: int | None = None,
                    omniglot: str | None = None, **overrides: Any) -> VirtualTrainConfig:
     """Return the training config of one arm (``real_classes=0``: all training characters): the data set's
@@ -145,7 +121,7 @@ def evaluate_virtual(budgets: list[int], datas: list[str], episodes: int = 600, 
                      overrides: dict[str, Any] | None = None, validate: str | None = None) -> dict[str, Any]:
     """Return the ``virtual`` report over ``budgets`` (0 = all characters) and data sets ``datas``;
     ``overrides`` change recipe fields of every run (e.g. ``gen_warmup``). With ``validate`` (a name in
-    :data:`VALIDATION`; Omniglot only) both arms train and are measured on that validation split instead,
+    :data:`lab.tasks.splits.VALIDATION`; Omniglot only) both arms train and are measured on that validation split instead,
     their models kept apart in ``<folder>/validate-<name>``: the way to choose a recipe."""
     if episodes < 2:
         raise ValueError(f"episodes={episodes}: a confidence interval needs at least 2 episodes")

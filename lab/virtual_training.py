@@ -262,7 +262,7 @@ def train_virtual(config: VirtualTrainConfig, run_dir: Path | str | None = None,
     learner, checkpoint ``kind``) and ``<out>_generator.{pt,json}`` if ``out`` is given.
 
     ``split`` replaces the data set's train/test split (e.g. a validation split of its training alphabets,
-    :func:`lab.virtual_eval.validation_split`); the budget is drawn from its training characters.
+    :func:`lab.tasks.splits.validation_split`); the budget is drawn from its training characters.
 
     ``on_progress(iteration, means)`` is called every ``log_every`` iterations; returning ``False`` stops
     (the resumable state is saved, no final checkpoint).

@@ -189,3 +189,11 @@ def test_same_alphabet_flag_reaches_the_config_and_bad_values_say_what_to_give()
     assert train_config(parser.parse_args(["--data", "omniglot", "--same-alphabet", "0.5"])).same_alphabet == 0.5
     with pytest.raises(ValueError, match="only data='omniglot' has alphabets"):
         train_config(parser.parse_args(["--same-alphabet", "0.5"]))
+
+
+def test_validate_needs_omniglot_in_both_commands(capsys):
+    assert main(["eval", "mann", "--validate", "korean", "--episodes", "3"]) == 2
+    assert "it needs --data omniglot" in capsys.readouterr().err
+    assert main(["train", "mann", "--validate", "korean", "--iterations", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "needs data='omniglot'" in err and len(err.splitlines()) == 1

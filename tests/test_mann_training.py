@@ -322,3 +322,27 @@ def test_mirror_doubles_the_training_classes_only() -> None:
     plain, plain_held_out, _ = families(MANNTrainConfig(data="omniglot"), MANNConfig())
     assert train.source.n_classes == 2 * plain.source.n_classes
     assert held_out.source.n_classes == plain_held_out.source.n_classes
+
+
+def test_validate_is_checked_and_kept_out_of_the_card_at_its_default() -> None:
+    from lab.mann_training import MANNTrainConfig
+    with pytest.raises(ValueError, match="needs data='omniglot' and one of korean"):
+        MANNTrainConfig(validate="korean")
+    with pytest.raises(ValueError, match="needs data='omniglot' and one of korean"):
+        MANNTrainConfig(data="omniglot", validate="klingon")
+    assert "validate" not in MANNTrainConfig().card()
+    assert MANNTrainConfig(data="omniglot", validate="korean").card()["validate"] == "korean"
+
+
+@needs_omniglot
+def test_validate_trains_without_the_held_out_alphabets_and_measures_on_them() -> None:
+    from lab.learners.mann import MANNConfig
+    from lab.mann_training import MANNTrainConfig, families
+    train, held_out, description = families(MANNTrainConfig(data="omniglot", validate="greek-latin", mirror=True),
+                                            MANNConfig())
+    assert "validate on Greek, Latin" in description
+    names = train.source.class_names(list(range(train.source.n_classes)))
+    assert not any(n.startswith(("Greek", "Latin")) for n in names) and any("(mirrored)" in n for n in names)
+    assert len(names) == 2 * 4 * (40 + 24 + 22)  # Korean, Balinese, Early_Aramaic; rotated, then mirrored
+    held = held_out.source.class_names(list(range(held_out.source.n_classes)))
+    assert len(held) == 24 + 26 and all(n.startswith(("Greek", "Latin")) and "rot" not in n for n in held)

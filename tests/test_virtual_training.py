@@ -18,8 +18,7 @@ from lab.nets import load_params_, random_init
 from lab.tasks.augment import HandJitter
 from lab.tasks.base import EpisodeBatch
 from lab.tasks.omniglot import default_omniglot_path
-from lab.tasks.splits import data_split
-from lab.virtual_eval import VALIDATION, validation_split
+from lab.tasks.splits import VALIDATION, data_split, validation_split
 from lab.virtual_training import (
     VirtualTrainConfig,
     budget_class_ids,

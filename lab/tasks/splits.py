@@ -94,3 +94,26 @@ def data_split(data: str, omniglot: str | Path | None = None) -> Split:
     if data == "omniglot":
         return omniglot_split(omniglot)
     raise ValueError(f"data={data!r}; choose one of {DATA_SOURCES}")
+
+
+# Validation splits for choosing a recipe without the test alphabets: these alphabets of Omniglot's training
+# set are held out (as drawn, unrotated); the budget comes from the other training alphabets.
+VALIDATION: dict[str, list[str]] = {"korean": ["Korean"], "greek-latin": ["Greek", "Latin"],
+                                    "balinese-aramaic": ["Balinese", "Early_Aramaic"]}
+
+
+def validation_split(name: str, omniglot: str | None = None) -> Split:
+    """Return validation split ``name`` of :data:`VALIDATION`: Omniglot's training alphabets other than the
+    held-out ones train (rotations as in the lab split), the held-out ones test. The test alphabets of
+    :func:`data_split` take no part. Raises ``ValueError`` for an unknown name or alphabets
+    the training set lacks."""
+    if name not in VALIDATION:
+        raise ValueError(f"validation split {name!r}; choose one of {', '.join(VALIDATION)}")
+    train = data_split("omniglot", omniglot).train
+    held = VALIDATION[name]
+    missing = [a for a in held if a not in train.alphabets]
+    if missing:
+        raise ValueError(f"validation split {name!r} holds out {missing}, which the Omniglot training set lacks")
+    rest = [a for a in train.alphabets if a not in held]
+    return Split(train.subset(rest), OmniglotSource.from_path(train.origin).subset(held),
+                 f"validation: train {', '.join(rest)} with rotations; validate on {', '.join(held)}")

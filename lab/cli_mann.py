@@ -11,8 +11,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import multiprocessing
 import sys
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +24,9 @@ import torch
 
 from lab.home import ensure_dir, models_dir
 from lab.learners.mann import CONV4_IMAGE_SIZE, ENCODERS
-from lab.mann_eval import INSTANCES, MANN_KINDS, evaluate_mann, shipped_mann_path
-from lab.mann_training import (
-    GLYPH_RECIPE,
-    OMNIGLOT_RECIPE_ARGS,
-    WARMUP_LOSSES,
-    MANNProgress,
-    MANNTrainConfig,
-    mann_glyph_recipe,
-    train_mann,
-)
+from lab.mann_eval import INSTANCES, MANN_KINDS, evaluate_mann, member_stems, shipped_mann_path
+from lab.mann_recipes import GLYPH_RECIPE, OMNIGLOT_RECIPE_ARGS, mann_glyph_recipe
+from lab.mann_training import WARMUP_LOSSES, MANNProgress, MANNTrainConfig, train_mann
 from lab.tasks.mann_episodes import LABEL_MODES
 from lab.tasks.splits import DATA_SOURCES, VALIDATION
 
@@ -38,7 +35,7 @@ EVAL_HELP = "Memory-augmented network (Santoro et al. 2016) vs LSTM: accuracy by
 
 
 # Named recipes of `train mann --recipe NAME`: options put in front of the user's own (which win).
-# omniglot-conv: the recipe that reached the issue-4 table's Omniglot row (see lab.mann_training.OMNIGLOT_RECIPE).
+# omniglot-conv: the recipe that reached the issue-4 table's Omniglot row (see lab.mann_recipes.OMNIGLOT_RECIPE_ARGS).
 RECIPES: dict[str, list[str]] = {"omniglot-conv": OMNIGLOT_RECIPE_ARGS}
 
 
@@ -60,8 +57,10 @@ def add_eval_arguments(p: argparse.ArgumentParser, positive_int: Callable, seed_
     p.add_argument("--classes", type=positive_int, default=5, help="classes per episode (the model's)")
     p.add_argument("--episodes", type=positive_int, default=1000, help="test episodes (at least 2)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the test episodes (same for both methods)")
-    p.add_argument("--checkpoint", default=None,
-                   help="MANN checkpoint stem (its baseline is <stem>_lstm; default: see lab.mann_eval)")
+    p.add_argument("--checkpoint", nargs="+", default=None,
+                   help="MANN checkpoint stem (its baseline is <stem>_lstm; default: see lab.mann_eval); several "
+                        "stems (e.g. the members `train mann --members K` made) are measured as one ensemble, "
+                        "against the first one's baseline")
     p.add_argument("--memory-slots", type=positive_int, default=None,
                    help="memory slots of the MANN at test time (default: as trained; its weights do not depend on it)")
     p.add_argument("--validate", choices=list(VALIDATION), default=None,
@@ -158,7 +157,11 @@ def train_parser(parser_class: type[argparse.ArgumentParser], prog: str, positiv
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--eval-episodes", type=positive_int, default=d.eval_episodes,
                    help="held-out episodes in each progress check")
-    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (per member)")
+    p.add_argument("--members", type=positive_int, default=1,
+                   help="train this many MANNs side by side, one process each, from seeds --seed, --seed+1, ... "
+                        "(<name>, <name>_member1, ...; one baseline, <name>_lstm): `eval mann --checkpoint` with "
+                        "all of them measures their ensemble; give each a free core")
     p.add_argument("--name", default=None, help="checkpoint name (default mann_<data>_seed<seed>)")
     p.add_argument("--out", default=None, help=f"folder for the checkpoints (default {models_dir()})")
     p.add_argument("--runs", default=None, help="folder for resumable states (default <out>/../runs)")
@@ -242,6 +245,13 @@ def run_train(a: argparse.Namespace) -> int:
         if config.init_from is not None and not Path(config.init_from + ".pt").expanduser().exists():
             raise ValueError(f"--init-from: {config.init_from}.pt not found (the baseline starts from <stem>_lstm; "
                              f"pass --no-baseline to train the MANN alone)")
+    if a.members > 1:
+        lines = _train_members(configs[0], a.members, out_dir, name, runs, a.threads)
+        if lines is None:
+            print("stopped; run the same command again to resume", file=sys.stderr)
+            return 130
+        print("\n".join(lines))
+        configs = configs[1:]
     for config in configs:
         stem = out_dir / (name if config.learner == "mann" else f"{name}_lstm")
         result = train_mann(config, out=stem, run_dir=runs, on_progress=_printer(config.learner))
@@ -250,6 +260,32 @@ def run_train(a: argparse.Namespace) -> int:
             return 130
         print(_summary(config.learner, result))
     return 0
+
+
+def _train_member(config: MANNTrainConfig, stem: Path, runs: Path, label: str, threads: int) -> str | None:
+    """Train one ensemble member (in its own process); return its summary line, or None if it was stopped."""
+    torch.set_num_threads(threads)
+    try:
+        result = train_mann(config, out=stem, run_dir=runs, on_progress=_printer(label))
+    except KeyboardInterrupt:  # its last snapshot is kept; the same command resumes it
+        return None
+    return None if result.stopped or result.paths is None else _summary(label, result)
+
+
+def _train_members(config: MANNTrainConfig, members: int, out_dir: Path, name: str, runs: Path, threads: int
+                   ) -> list[str] | None:
+    """Train ``members`` MANNs of ``config`` from seeds ``config.seed + i`` side by side, one process each; return
+    their summary lines, or None if any was stopped (each resumes from its own state)."""
+    context = multiprocessing.get_context("spawn")  # a fork would copy the parent's torch threads and locks
+    with ProcessPoolExecutor(max_workers=members, mp_context=context) as pool:
+        futures = [pool.submit(_train_member, dataclasses.replace(config, seed=config.seed + i), stem, runs,
+                               f"mann m{i}", threads)
+                   for i, stem in enumerate(member_stems(out_dir / name, members))]
+        try:
+            lines = [future.result() for future in futures]
+        except (KeyboardInterrupt, BrokenProcessPool):
+            return None
+    return None if None in lines else lines
 
 
 def pretrain_mann_glyphs(out: Path, runs: Path, seed: int) -> str:

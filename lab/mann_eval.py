@@ -8,13 +8,16 @@ episode's accuracy at the k-th instance is the mean over its classes). The paper
 
 Which checkpoints: ``checkpoint`` if given (its LSTM baseline beside it, ``mann-lstm`` for ``mann``); else
 the newest pair the user trained on the same data and class count (:func:`lab.home.scan_models`); else
-the shipped glyph pair in ``assets/``.
+the shipped glyph pair in ``assets/``. Several MANN checkpoints are measured as one ensemble
+(:class:`lab.learners.mann_ensemble.MANNEnsemble`), against the first one's baseline.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ from lab.evaluation import make_report, result_row
 from lab.home import scan_models
 from lab.learners.maml import mean_ci95
 from lab.learners.mann import MANNTrace, build_mann, correct_steps
+from lab.learners.mann_ensemble import MANNEnsemble
 from lab.tasks.base import check_positive
 from lab.tasks.mann_episodes import MANNEpisodes, MANNTaskFamily
 from lab.tasks.splits import data_split, validation_split
@@ -95,12 +99,37 @@ def shipped_mann_path(kind: str = "mann") -> Path:
     return assets_dir() / ("mann_glyphs_lstm" if kind == "mann-lstm" else "mann_glyphs")
 
 
-def pick_mann_checkpoints(data: str, classes: int, checkpoint: str | Path | None = None) -> tuple[Path, Path]:
-    """Return the stems ``(mann, lstm)`` to evaluate (see the module docstring); raise CheckpointError if none."""
+def member_stems(first: Path, members: int) -> list[Path]:
+    """Return the checkpoint stems of an ensemble of ``members`` trained by ``train mann --members``:
+    ``first``, ``<first>_member1``, ..."""
+    return [first if i == 0 else first.with_name(f"{first.name}_member{i}") for i in range(members)]
+
+
+def ensemble_members(stem: Path) -> list[Path]:
+    """Return the stems of the ensemble that MANN checkpoint ``stem`` belongs to (``<first>``, ``<first>_member1``,
+    ... as far as their weights exist), or ``[stem]`` when it has no siblings."""
+    match = re.fullmatch(r"(.+)_member\d+", stem.name)
+    first = stem.with_name(match.group(1)) if match else stem
+    if not first.with_name(first.name + ".pt").exists():
+        return [stem]
+    stems = [first]
+    while (nxt := member_stems(first, len(stems) + 1)[-1]).with_name(nxt.name + ".pt").exists():
+        stems.append(nxt)
+    return stems
+
+
+def pick_mann_checkpoints(data: str, classes: int, checkpoint: str | Path | Sequence[str | Path] | None = None
+                          ) -> tuple[list[Path], Path]:
+    """Return the stems ``([mann, ...], lstm)`` to evaluate (see the module docstring): one MANN, or the members
+    of an ensemble when ``checkpoint`` lists several or the newest trained MANN has members
+    (:func:`ensemble_members`). Raise CheckpointError if none."""
     if checkpoint is not None:
-        path = Path(checkpoint).expanduser()
-        path = path.with_suffix("") if path.suffix in (".pt", ".json") else path
-        return path, path.with_name(path.name + "_lstm")
+        listed = [checkpoint] if isinstance(checkpoint, str | Path) else list(checkpoint)
+        if not listed:
+            raise ValueError("--checkpoint: name at least one MANN checkpoint stem")
+        paths = [Path(c).expanduser() for c in listed]
+        paths = [p.with_suffix("") if p.suffix in (".pt", ".json") else p for p in paths]
+        return paths, paths[0].with_name(paths[0].name + "_lstm")
     found: dict[str, Path] = {}
     for kind in MANN_KINDS:
         for model in scan_models(kind).models:
@@ -109,41 +138,48 @@ def pick_mann_checkpoints(data: str, classes: int, checkpoint: str | Path | None
                 found[kind] = Path(model.path)
                 break
     if len(found) == 2:
-        return found["mann"], found["mann-lstm"]
+        return ensemble_members(found["mann"]), found["mann-lstm"]
     stems = shipped_mann_path("mann"), shipped_mann_path("mann-lstm")
     if not all(s.with_suffix(".pt").exists() for s in stems):
         raise CheckpointError(f"no MANN checkpoints for {data} with {classes} classes in the lab folder and the "
                               f"shipped {stems[0]}.pt is missing; run `python -m lab train mann --data {data} "
                               f"--classes {classes}` or pass --checkpoint")
-    return stems
+    return [stems[0]], stems[1]
 
 
 def evaluate_mann(data: str = "glyphs", classes: int = 5, episodes: int = 1000, seed: int = 0,
-                  checkpoint: str | Path | None = None, omniglot: str | Path | None = None,
+                  checkpoint: str | Path | Sequence[str | Path] | None = None, omniglot: str | Path | None = None,
                   instances: tuple[int, ...] = INSTANCES, device: torch.device | str = "cpu",
                   memory_slots: int | None = None, views: int | None = None, validate: str | None = None
                   ) -> dict[str, Any]:
     """Return the evaluation report: accuracy by instance of the MANN and its LSTM baseline on held-out classes.
 
-    ``memory_slots`` gives the MANN a memory of that many slots at test time instead of the trained number (its
-    weights do not depend on it); the baseline has no memory and is unaffected. ``views`` sets both models'
+    ``checkpoint`` may list several MANN stems: they are measured as one ensemble (softmax averaged per step),
+    against the first stem's baseline. ``memory_slots`` gives the MANN a memory of that many slots at test time
+    instead of the trained number (its weights do not depend on it); the baseline has no memory and is unaffected. ``views`` sets both models'
     ``test_views`` (conv features averaged over jittered copies of each image; default: as trained). With
     ``validate`` (a name in :data:`lab.tasks.splits.VALIDATION`) the held-out classes are that validation
     split's alphabets instead of the test alphabets."""
     if episodes < 2:
         raise ValueError(f"--episodes {episodes}: a confidence interval needs at least 2 episodes")
-    stems = pick_mann_checkpoints(data, classes, checkpoint)
+    mann_stems, lstm_stem = pick_mann_checkpoints(data, classes, checkpoint)
     if validate is not None and data != "omniglot":
         raise ValueError(f"--validate {validate} holds out Omniglot training alphabets; it needs --data omniglot")
     split = validation_split(validate, omniglot) if validate else data_split(data, omniglot)
     eval_seed = derive_seed(make_generator(seed))
     rows, cards = [], {}
-    for kind, stem in zip(MANN_KINDS, stems, strict=True):
-        model, meta = load_mann(stem, kind, device)
-        if memory_slots is not None and kind == "mann":
-            model.config = dataclasses.replace(model.config, memory_slots=memory_slots)  # validated again
-        if views is not None:
-            model.config = dataclasses.replace(model.config, test_views=views)
+    for kind, stems in zip(MANN_KINDS, (mann_stems, [lstm_stem]), strict=True):
+        members, metas = [], []
+        for stem in stems:
+            member, meta = load_mann(stem, kind, device)
+            if memory_slots is not None and kind == "mann":
+                member.config = dataclasses.replace(member.config, memory_slots=memory_slots)  # validated again
+            if views is not None:
+                member.config = dataclasses.replace(member.config, test_views=views)
+            members.append(member)
+            metas.append(meta)
+        stem, meta = stems[0], metas[0]
+        model = members[0] if len(members) == 1 else MANNEnsemble(members)
         net = model.config
         if net.n_classes != classes:
             raise ValueError(f"{stem} was trained with {net.n_classes} classes per episode, not {classes}; pass "
@@ -160,6 +196,9 @@ def evaluate_mann(data: str = "glyphs", classes: int = 5, episodes: int = 1000, 
         cards[kind] = {"checkpoint": str(stem), "trained_on": meta["config"].get("data"),
                        "train_wall_s": meta.get("extra", {}).get("wall_s"), "length": length,
                        "test_views": net.test_views}
+        if len(stems) > 1:
+            cards[kind]["members"] = [str(s) for s in stems]
+            cards[kind]["train_wall_s"] = [m.get("extra", {}).get("wall_s") for m in metas]
         if kind == "mann":
             cards[kind]["memory_slots"] = net.memory_slots
     config = {"data": data, "classes": classes, "split": split.description, "episodes": episodes, "seed": seed,

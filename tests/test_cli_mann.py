@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from lab.cli import main
 from lab.evaluation import validate_report
-from lab.mann_eval import INSTANCES
+from lab.home import models_dir
+from lab.mann_eval import INSTANCES, ensemble_members
 
 TINY = ["--classes", "2", "--length", "4", "--controller", "8", "--memory-slots", "4", "--memory-width", "4",
         "--read-heads", "1", "--batch", "2", "--eval-episodes", "2", "--threads", "1"]
@@ -105,6 +107,7 @@ def test_a_named_recipe_sets_options_that_explicit_ones_override(assets, tmp_pat
     assert main(["train", "mann", "--recipe", "omniglot-conv", *TINY, "--data", "glyphs", "--encoder-warmup", "1",
                  "--iterations", "2", "--no-baseline", "--out", str(out), "--runs", str(tmp_path / "runs"),
                  "--name", "r"]) == 0
+    assert (out / "r_member1.pt").exists()  # the recipe's two members
     config = json.loads((out / "r.json").read_text())["config"]
     assert config["data"] == "glyphs" and config["iterations"] == 2 and config["encoder_warmup"] == 1  # overridden
     assert config["encoder_lr"] == 0.1 and config["net"]["encoder"] == "conv"  # from the recipe
@@ -197,3 +200,36 @@ def test_validate_needs_omniglot_in_both_commands(capsys):
     assert main(["train", "mann", "--validate", "korean", "--iterations", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert "needs data='omniglot'" in err and len(err.splitlines()) == 1
+
+
+def test_members_train_side_by_side_from_successive_seeds_and_eval_measures_their_ensemble(assets, tmp_path, capsys):
+    out, runs = models_dir(), tmp_path / "runs"  # the lab folder, where eval looks by default
+    args = ["train", "mann", *TINY, "--iterations", "2", "--seed", "5"]
+    assert main([*args, "--runs", str(runs), "--name", "ens", "--members", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "mann m0: 2 iterations" in printed and "mann m1: 2 iterations" in printed and "mann-lstm" in printed
+    assert sorted(p.name for p in out.glob("*.pt")) == ["ens.pt", "ens_lstm.pt", "ens_member1.pt"]
+    cards = [json.loads((out / f"{n}.json").read_text()) for n in ("ens", "ens_member1")]
+    assert [c["config"]["seed"] for c in cards] == [5, 6]
+    first, second = (torch.load(out / f"{n}.pt") for n in ("ens", "ens_member1"))
+    assert any(not torch.equal(first[k], second[k]) for k in first)
+    # member 0 is the very model a single run from --seed 5 makes (its own runs folder: nothing to resume)
+    assert main([*args, "--out", str(tmp_path / "single"), "--runs", str(tmp_path / "runs1"), "--name", "one",
+                 "--no-baseline"]) == 0
+    single = torch.load(tmp_path / "single" / "one.pt")
+    assert all(torch.equal(first[k], single[k]) for k in first)
+    capsys.readouterr()
+    for named in (["--checkpoint", str(out / "ens"), str(out / "ens_member1")], []):  # named, or the newest found
+        assert main(["eval", "mann", "--classes", "2", "--episodes", "3", "--json", *named]) == 0
+        models = json.loads(capsys.readouterr().out)["config"]["models"]
+        assert [p.rsplit("/", 1)[-1] for p in models["mann"]["members"]] == ["ens", "ens_member1"]
+        assert models["mann-lstm"]["checkpoint"].endswith("ens_lstm") and "members" not in models["mann-lstm"]
+
+
+def test_ensemble_members_are_found_from_any_member(tmp_path):
+    for name in ("a", "a_member1", "a_member2", "a_member4", "b", "c_member1"):
+        (tmp_path / f"{name}.pt").touch()
+    three = [tmp_path / n for n in ("a", "a_member1", "a_member2")]
+    assert ensemble_members(tmp_path / "a") == three and ensemble_members(tmp_path / "a_member2") == three
+    assert ensemble_members(tmp_path / "b") == [tmp_path / "b"]
+    assert ensemble_members(tmp_path / "c_member1") == [tmp_path / "c_member1"]  # no first member: alone

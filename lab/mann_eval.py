@@ -118,6 +118,16 @@ def ensemble_members(stem: Path) -> list[Path]:
     return stems
 
 
+def baseline_stem(stem: Path) -> Path:
+    """Return the stem of MANN ``stem``'s LSTM baseline: ``<stem>_lstm``, or for a member that has none (``train mann
+    --members`` trains one baseline) the first member's."""
+    own = stem.with_name(stem.name + "_lstm")
+    first = ensemble_members(stem)[0]
+    if own.with_name(own.name + ".pt").exists() or first == stem:
+        return own
+    return first.with_name(first.name + "_lstm")
+
+
 def pick_mann_checkpoints(data: str, classes: int, checkpoint: str | Path | Sequence[str | Path] | None = None
                           ) -> tuple[list[Path], Path]:
     """Return the stems ``([mann, ...], lstm)`` to evaluate (see the module docstring): one MANN, or the members
@@ -129,7 +139,7 @@ def pick_mann_checkpoints(data: str, classes: int, checkpoint: str | Path | Sequ
             raise ValueError("--checkpoint: name at least one MANN checkpoint stem")
         paths = [Path(c).expanduser() for c in listed]
         paths = [p.with_suffix("") if p.suffix in (".pt", ".json") else p for p in paths]
-        return paths, paths[0].with_name(paths[0].name + "_lstm")
+        return paths, baseline_stem(paths[0])
     found: dict[str, Path] = {}
     for kind in MANN_KINDS:
         for model in scan_models(kind).models:

@@ -11,7 +11,7 @@ import torch
 from lab.cli import main
 from lab.evaluation import validate_report
 from lab.home import models_dir
-from lab.mann_eval import INSTANCES, ensemble_members
+from lab.mann_eval import INSTANCES, baseline_stem, ensemble_members
 
 TINY = ["--classes", "2", "--length", "4", "--controller", "8", "--memory-slots", "4", "--memory-width", "4",
         "--read-heads", "1", "--batch", "2", "--eval-episodes", "2", "--threads", "1"]
@@ -226,10 +226,12 @@ def test_members_train_side_by_side_from_successive_seeds_and_eval_measures_thei
         assert models["mann-lstm"]["checkpoint"].endswith("ens_lstm") and "members" not in models["mann-lstm"]
 
 
-def test_ensemble_members_are_found_from_any_member(tmp_path):
+def test_ensemble_members_and_their_baseline_are_found_from_any_member(tmp_path):
     for name in ("a", "a_member1", "a_member2", "a_member4", "b", "c_member1"):
         (tmp_path / f"{name}.pt").touch()
     three = [tmp_path / n for n in ("a", "a_member1", "a_member2")]
     assert ensemble_members(tmp_path / "a") == three and ensemble_members(tmp_path / "a_member2") == three
     assert ensemble_members(tmp_path / "b") == [tmp_path / "b"]
     assert ensemble_members(tmp_path / "c_member1") == [tmp_path / "c_member1"]  # no first member: alone
+    assert baseline_stem(tmp_path / "a_member2") == baseline_stem(tmp_path / "a") == tmp_path / "a_lstm"
+    assert baseline_stem(tmp_path / "c_member1") == tmp_path / "c_member1_lstm"

@@ -28,7 +28,7 @@ from lab.compute import derive_seed, guarded, make_generator
 from lab.home import scan_models
 from lab.learners.maml import mean_ci95
 from lab.learners.mann import MANN
-from lab.mann_eval import INSTANCES, instance_accuracies, run_batches, shipped_mann_path
+from lab.mann_eval import INSTANCES, baseline_stem, instance_accuracies, run_batches, shipped_mann_path
 from lab.tasks.episodes import ClassSource
 from lab.tasks.mann_episodes import MANNEpisodes, MANNTaskFamily
 
@@ -207,7 +207,7 @@ def mann_choices() -> tuple[list[MannChoice], list[str]]:
     for path, card, data in found:
         net = card.get("config", {}).get("net", {})
         heads = int(net.get("read_heads", 4))
-        lstm = Path(str(path) + "_lstm")
+        lstm = baseline_stem(Path(path))  # a member of an ensemble: the first member's baseline
         label = f"{Path(path).name} · {data} · {heads} heads, {net.get('memory_width', '?')} wide"
         choices.append(MannChoice(label, str(path), str(lstm) if lstm.with_suffix(".pt").exists() else None, heads))
     return choices, [f"{s.path}: {s.reason}" for s in scan.skipped]

@@ -3,10 +3,14 @@ one episode's demo."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from lab.demos.memory import instance_curve, links, memory_demo, with_memory
+from lab.checkpoint import save_checkpoint
+from lab.demos.memory import instance_curve, links, mann_choices, memory_demo, with_memory
+from lab.home import models_dir
 from lab.learners.mann import MANN, MANNConfig
 from lab.nets import load_params_, random_init
 from tests.tasks.test_episodes import CountingSource
@@ -59,3 +63,17 @@ def test_instance_curve_has_a_row_per_model() -> None:
     curve = instance_curve({"mann": _model()}, source, n_classes=2, n_episodes=3)
     means, cis = curve.rows["mann"]
     assert len(means) == len(cis) == len(curve.instances) == 6
+
+
+def test_the_picker_gives_every_ensemble_member_the_first_members_baseline(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("LAB_HOME", str(tmp_path))
+    monkeypatch.setenv("LAB_ASSETS_DIR", str(tmp_path / "no_assets"))
+    model = _model()
+    config = {"data": "glyphs", "net": {"n_classes": 3, "image_size": 4, "controller": 8, "memory_slots": 6,
+                                        "memory_width": 4, "read_heads": 2}}
+    for name in ("ens", "ens_member1", "solo"):
+        save_checkpoint(models_dir() / name, model.state_dict(), config, "mann")
+    save_checkpoint(models_dir() / "ens_lstm", {}, config, "mann-lstm")
+    choices, problems = mann_choices()
+    baselines = {Path(c.path).name: c.baseline and Path(c.baseline).name for c in choices}
+    assert problems == [] and baselines == {"ens": "ens_lstm", "ens_member1": "ens_lstm", "solo": None}

@@ -38,8 +38,8 @@ class MANNEnsemble(nn.Module):
         """Return the first member's net config (the episodes' classes, labels and image size are shared)."""
         return self.members[0].config
 
-    def forward(self, batch: MANNEpisodes, record: bool = False, keep_memory: bool = False) -> MANNTrace:
+    def forward(self, batch: MANNEpisodes) -> MANNTrace:
         """Return a trace whose ``logits`` are the log of the members' mean class probabilities at every step
-        (``record`` and ``keep_memory`` are accepted and ignored: each member has its own memory)."""
+        (logits only: each member has its own memory, so there is no one memory to record)."""
         probs = torch.stack([member(batch).logits.softmax(dim=-1) for member in self.members]).mean(dim=0)
         return MANNTrace(probs.log())

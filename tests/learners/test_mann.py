@@ -26,9 +26,9 @@ from tests.tasks.test_episodes import CountingSource
 TINY = {"n_classes": 3, "image_size": 4, "controller": 16, "memory_slots": 6, "memory_width": 5, "read_heads": 2}
 
 
-def _model(cls=MANN, **changes) -> MANN:
+def _model(cls=MANN, seed: int = 7, **changes) -> MANN:
     model = cls(MANNConfig(**{**TINY, **changes}))
-    load_params_(model, random_init(model, 7))
+    load_params_(model, random_init(model, seed))
     return model
 
 

@@ -7,16 +7,13 @@ import dataclasses
 import pytest
 import torch
 
-from lab.learners.mann import MANN, LSTMBaseline, MANNConfig
+from lab.learners.mann import MANN, LSTMBaseline
 from lab.learners.mann_ensemble import MANNEnsemble
-from lab.nets import load_params_, random_init
-from tests.learners.test_mann import TINY, _episodes
+from tests.learners.test_mann import _episodes, _model
 
 
 def _member(seed: int, cls=MANN, **changes):
-    model = cls(MANNConfig(**{**TINY, **changes}))
-    load_params_(model, random_init(model, seed))
-    return model.eval()
+    return _model(cls, seed, **changes).eval()
 
 
 @pytest.mark.parametrize("label_mode", ["onehot", "string"])

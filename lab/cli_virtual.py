@@ -1,6 +1,6 @@
 """The virtual-task part of the command line; :mod:`lab.cli` wires it in.
 
-    python -m lab eval virtual --real-classes 20,50,100,all [--data glyphs,omniglot] [--episodes 600] [--json]
+    python -m lab eval virtual --real-classes 20,50,100,all [--data glyphs,omniglot] [--episodes 600] [--draws 3] [--json]
     python -m lab eval virtual --data omniglot --validate korean ...  # choose a recipe without test alphabets
     python -m lab pretrain --only virtual-glyphs      # the generator the Virtual tasks page ships
 
@@ -27,6 +27,9 @@ EVAL_HELP = "real-only vs real+virtual tasks (a learned generator of characters)
 PRETRAIN_NAME = "virtual-glyphs"
 SHIPPED = "virtual_glyphs"  # assets/<SHIPPED>.{pt,json}: the generator of the Virtual tasks page
 RESULTS = "virtual_eval.json"  # assets/<RESULTS>: the report of `eval virtual` the page draws
+# Repeats per row: which 20 or 50 characters make the budget moves either arm by a few points (see README), so one
+# draw of them cannot say whether the dreamt classes help at that budget.
+DRAWS = 3
 
 
 def budget_list(text: str) -> list[int]:
@@ -54,6 +57,9 @@ def add_eval_arguments(p: argparse.ArgumentParser, positive_int: Callable, seed_
     p.add_argument("--omniglot", default=None, help="Omniglot archives or folder (default: the copy found)")
     p.add_argument("--episodes", type=positive_int, default=600, help="5-way 1-shot test episodes per row")
     p.add_argument("--seed", type=seed_int, default=0, help="training seed; test episodes use seed + 1")
+    p.add_argument("--draws", type=positive_int, default=DRAWS,
+                   help="repeats averaged per row, each with its own budget of real characters and training seed "
+                        "(repeat d: budget seed d, training seed seed + d)")
     p.add_argument("--iterations", type=positive_int, default=None,
                    help="training iterations per arm (default: lab.virtual_eval.ITERATIONS)")
     p.add_argument("--warmup", type=int, default=None,
@@ -78,7 +84,7 @@ def run_eval(a: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--warmup {a.warmup} must be >= 0")
     overrides = {k: v for k, v in (("gen_warmup", a.warmup), ("channels", a.channels)) if v is not None}
     return evaluate_virtual(a.real_classes, a.data, a.episodes, a.seed, a.iterations, a.omniglot,
-                            on_progress=progress, overrides=overrides, validate=a.validate)
+                            on_progress=progress, overrides=overrides, validate=a.validate, draws=a.draws)
 
 
 def pretrain(out: Path, runs: Path, seed: int) -> str:

@@ -192,7 +192,7 @@ def test_a_stopped_run_resumes_to_the_same_weights(tmp_path):
 def test_eval_virtual_prints_both_arms_per_budget_and_reuses_trained_models(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LAB_HOME", str(tmp_path / "home"))
     args = ["eval", "virtual", "--data", "glyphs", "--real-classes", "5", "--iterations", "2", "--warmup", "1",
-            "--channels", "4", "--episodes", "3", "--json"]
+            "--channels", "4", "--episodes", "3", "--draws", "1", "--json"]
     assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
     validate_report(report)
@@ -209,12 +209,38 @@ def test_eval_virtual_prints_both_arms_per_budget_and_reuses_trained_models(tmp_
     assert [p.stat().st_mtime_ns for p in (tmp_path / "home" / "models" / "virtual").glob("*.pt")] == stamps
 
 
+def test_eval_virtual_averages_repeats_each_with_its_own_budget_and_seed(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LAB_HOME", str(tmp_path / "home"))
+    args = ["eval", "virtual", "--data", "glyphs", "--real-classes", "5", "--iterations", "2", "--warmup", "1",
+            "--channels", "4", "--episodes", "4", "--json"]
+    assert main([*args, "--draws", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    validate_report(report)
+    real, virtual = report["results"]
+    for row in (real, virtual):
+        assert row["draws"] == 2 and row["n"] == 4
+        assert row["mean"] == pytest.approx(sum(row["draw_means"]) / 2, abs=1e-3)
+    assert virtual["gain"] == pytest.approx(virtual["mean"] - real["mean"], abs=1e-3)
+    folder = tmp_path / "home" / "models" / "virtual"
+    cards = {p.name: json.loads(p.read_text()) for p in sorted(folder.glob("virtual_glyphs_5_real_*_it2.json"))}
+    assert list(cards) == ["virtual_glyphs_5_real_seed0_it2.json", "virtual_glyphs_5_real_seed1_budget1_it2.json"]
+    first, second = cards.values()
+    assert (first["config"]["seed"], first["config"]["budget_seed"]) == (0, 0)
+    assert (second["config"]["seed"], second["config"]["budget_seed"]) == (1, 1)
+    assert first["extra"]["real_class_ids"] != second["extra"]["real_class_ids"]
+    # The first repeat is the one-draw experiment: it is reused, and its mean is that run's.
+    assert main([*args, "--draws", "1"]) == 0
+    alone = json.loads(capsys.readouterr().out)["results"]
+    assert [r["mean"] for r in alone] == pytest.approx([real["draw_means"][0], virtual["draw_means"][0]], abs=1e-4)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--real-classes", "abc"], "must be whole numbers >= 5 or 'all'"),
     (["--real-classes", "3"], "must be whole numbers >= 5 or 'all'"),
     (["--real-classes", "5000", "--data", "glyphs"], "real_classes=5000 but the training set has 1600 characters"),
     (["--data", "mnist"], "choose from glyphs, omniglot"),
     (["--episodes", "1", "--data", "glyphs"], "at least 2 episodes"),
+    (["--draws", "0", "--data", "glyphs"], "--draws"),
     (["--warmup", "-1", "--data", "glyphs"], "--warmup -1 must be >= 0"),
     (["--validate", "atlantis"], "invalid choice: 'atlantis'"),
     (["--validate", "korean", "--data", "glyphs"], "validation splits are of Omniglot's training alphabets"),
@@ -240,7 +266,8 @@ def test_validation_splits_hold_out_training_alphabets_and_never_touch_the_test_
         assert split.train.n_characters + split.test.n_characters == lab_split.train.n_characters
     monkeypatch.setenv("LAB_HOME", str(tmp_path / "home"))
     assert main(["eval", "virtual", "--data", "omniglot", "--validate", "korean", "--real-classes", "5",
-                 "--iterations", "2", "--warmup", "1", "--channels", "4", "--episodes", "3", "--json"]) == 0
+                 "--iterations", "2", "--warmup", "1", "--channels", "4", "--episodes", "3", "--draws", "1",
+                 "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     validate_report(report)
     assert report["config"]["validate"] == "korean" and "validate on Korean" in report["config"]["split"]

@@ -35,6 +35,9 @@ from torch import nn
 from lab.tasks.base import check_positive
 
 
+DECODERS = ("mlp", "conv")
+
+
 @dataclass
 class CharacterVAEConfig:
     """Shape of the class/style VAE; the defaults train in about a minute on one CPU thread."""
@@ -48,12 +51,17 @@ class CharacterVAEConfig:
     max_scale: float = 0.25  # largest log-scale per axis
     max_shear: float = 0.3
     max_shift: float = 0.2  # in half image widths
+    decoder: str = "mlp"  # "mlp", or "conv": transposed convolutions (sharper strokes; 28x28 images only)
 
     def __post_init__(self) -> None:
         for name in ("image_size", "hidden", "class_dim", "style_dim"):
             check_positive(name, getattr(self, name))
         if not self.beta_style > 0:
             raise ValueError(f"beta_style={self.beta_style} must be > 0")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder={self.decoder!r}; choose one of {DECODERS}")
+        if self.decoder == "conv" and self.image_size != 28:
+            raise ValueError(f"the conv decoder draws 28x28 images, not {self.image_size}x{self.image_size}")
 
     def to_dict(self) -> dict:
         """Return the config as a JSON-ready dict."""
@@ -92,16 +100,23 @@ class CharacterVAE(nn.Module):
         self.class_head = nn.Linear(c.hidden, 2 * c.class_dim)
         self.style_head = nn.Sequential(nn.Linear(c.hidden + c.class_dim, c.hidden // 2), nn.ReLU(),
                                         nn.Linear(c.hidden // 2, 2 * c.style_dim))
-        self.decoder = nn.Sequential(nn.Linear(c.class_dim, c.hidden), nn.ReLU(),
-                                     nn.Linear(c.hidden, c.hidden), nn.ReLU(), nn.Linear(c.hidden, pixels))
+        if c.decoder == "conv":  # 7x7 -> 14x14 -> 28x28
+            self.decoder = nn.Sequential(nn.Linear(c.class_dim, c.hidden), nn.ReLU(), nn.Linear(c.hidden, 64 * 7 * 7),
+                                         nn.ReLU(), nn.Unflatten(-1, (64, 7, 7)),
+                                         nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),
+                                         nn.ConvTranspose2d(32, 1, 4, stride=2, padding=1), nn.Flatten())
+        else:
+            self.decoder = nn.Sequential(nn.Linear(c.class_dim, c.hidden), nn.ReLU(),
+                                         nn.Linear(c.hidden, c.hidden), nn.ReLU(), nn.Linear(c.hidden, pixels))
         # Style code -> rotation, log-scale x/y, shear, shift x/y, pen (each squashed into its range).
         self.hand = nn.Sequential(nn.Linear(c.style_dim, 32), nn.Tanh(), nn.Linear(32, 7))
 
     def canonical_logits(self, class_code: torch.Tensor) -> torch.Tensor:
         """Return the logits ``[..., 1, S, S]`` of the canonical drawing of each class code ``[..., class_dim]``."""
         s = self.config.image_size
-        out = self.decoder(class_code)
-        return out.view(*out.shape[:-1], 1, s, s)
+        lead = class_code.shape[:-1]
+        out = self.decoder(class_code.reshape(-1, class_code.shape[-1]))
+        return out.view(*lead, 1, s, s)
 
     def decode(self, class_code: torch.Tensor, style_code: torch.Tensor) -> torch.Tensor:
         """Return ink probabilities ``[..., 1, S, S]`` in [0, 1]: the canonical drawing of each class code

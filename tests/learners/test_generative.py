@@ -24,12 +24,13 @@ def _model(seed: int = 0, **cfg) -> CharacterVAE:
     return load_params_(model, random_init(model, seed))
 
 
-def test_samples_have_the_right_shape_and_range():
-    out = sample_characters(_model(), 3, 4, make_generator(0))
+@pytest.mark.parametrize("decoder", ["mlp", "conv"])
+def test_samples_have_the_right_shape_and_range(decoder):
+    out = sample_characters(_model(decoder=decoder), 3, 4, make_generator(0))
     assert out.shape == (3, 4, 1, 28, 28)
     assert out.dtype == torch.float32
     assert float(out.min()) >= 0 and float(out.max()) <= 1
-    again = sample_characters(_model(), 3, 4, make_generator(0))
+    again = sample_characters(_model(decoder=decoder), 3, 4, make_generator(0))
     assert torch.equal(out, again)  # every draw from the given seed
 
 
@@ -40,8 +41,9 @@ def test_kl_matches_torch_distributions():
     assert torch.allclose(_kl_normal(mean, log_var), ref, atol=1e-5)
 
 
-def test_a_neutral_hand_leaves_the_canonical_drawing_unchanged():
-    model = _model()
+@pytest.mark.parametrize("decoder", ["mlp", "conv"])
+def test_a_neutral_hand_leaves_the_canonical_drawing_unchanged(decoder):
+    model = _model(decoder=decoder)
     with torch.no_grad():  # zero last layer of the hand: no rotation, scale, shear, shift or pen change
         model.hand[-1].weight.zero_()
         model.hand[-1].bias.zero_()
@@ -49,6 +51,18 @@ def test_a_neutral_hand_leaves_the_canonical_drawing_unchanged():
     z = torch.randn(2, model.config.style_dim, generator=torch.Generator().manual_seed(3))
     canon = torch.sigmoid(model.canonical_logits(c)).clamp(1e-5, 1 - 1e-5)
     assert torch.allclose(model.decode(c, z), canon, atol=1e-5)
+
+
+def test_the_conv_decoder_draws_each_code_alone_and_only_28_pixel_images():
+    model = _model(decoder="conv")
+    codes = torch.randn(2, 3, model.config.class_dim, generator=torch.Generator().manual_seed(4))
+    together = model.canonical_logits(codes)
+    assert together.shape == (2, 3, 1, 28, 28)
+    assert torch.allclose(together[1, 2], model.canonical_logits(codes[1, 2]), atol=1e-5)  # no mixing across codes
+    with pytest.raises(ValueError, match="the conv decoder draws 28x28 images"):
+        CharacterVAEConfig(decoder="conv", image_size=32)
+    with pytest.raises(ValueError, match="decoder='gan'"):
+        CharacterVAEConfig(decoder="gan")
 
 
 def test_forward_rejects_a_flat_batch():

@@ -76,7 +76,8 @@ def curve_view() -> None:
     lines = [tr("virtual.curve.gain", data=tr(f"virtual.curve.data_{r['data']}"), n=r["real_classes"],
                 gain=f"{round(100 * r['gain'], 1) or 0.0:+.1f}", ci=f"{100 * r['gain_ci95']:.1f}") for r in gains]
     st.markdown("\n".join(f"- {line}" for line in lines))
-    st.caption(tr("virtual.curve.guide", episodes=report["config"].get("episodes", "?")))
+    st.caption(tr("virtual.curve.guide", episodes=report["config"].get("episodes", "?"),
+                  draws=report["config"].get("draws", 1)))
 
 
 def main() -> None:

@@ -89,6 +89,13 @@ def curve_figure(report: dict[str, Any], lang: str = "en") -> go.Figure:
                 error_y=dict(type="data", array=[100 * r["ci95"] for r in pts], visible=True),
                 hovertemplate=tr("virtual.curve.hover"),
             ), row=1, col=col)
+            repeats = [(r["real_classes"], 100 * m) for r in pts for m in r.get("draw_means", [])]
+            if len(repeats) > len(pts):  # the repeats behind each mean, when there are several
+                fig.add_trace(go.Scatter(
+                    x=[x for x, _ in repeats], y=[y for _, y in repeats], mode="markers", showlegend=False,
+                    legendgroup=method, marker=dict(color=color, size=6, opacity=0.45),
+                    hovertemplate=tr("virtual.curve.hover"),
+                ), row=1, col=col)
         ticks = sorted({r["real_classes"] for r in rows if r["data"] == data})
         fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(t) for t in ticks],
                          title_text=tr("virtual.curve.x"), row=1, col=col)

@@ -27,8 +27,8 @@ from lab.virtual_training import VirtualTrainConfig, budget_class_ids, evaluate_
 
 KIND = "virtual_protonet"  # not "protonet": `eval protonet` must never pick these budget models up
 METHODS = {False: "real-only", True: "real+virtual"}
-# Iterations per data set: sized so that all eight runs of one data set fit in about an hour on two
-# shared CPU threads (see the note of issue 6 for wall times).
+# Iterations per data set: sized so that the 24 runs of one data set (four budgets, two arms, three draws) take
+# about 45 minutes on one CPU core (see the note of issue 6 for wall times).
 ITERATIONS = {"glyphs": 800, "omniglot": 800}
 # Recipe fields per data set beyond VirtualTrainConfig's defaults. Omniglot's were chosen on a validation
 # split of its training alphabets, never on the test alphabets (budgets from Balinese, Early Aramaic, Greek

@@ -1,6 +1,7 @@
 """The virtual-task part of the command line; :mod:`lab.cli` wires it in.
 
-    python -m lab eval virtual --real-classes 20,50,100,all [--data glyphs,omniglot] [--episodes 600] [--draws 3] [--json]
+    python -m lab eval virtual --real-classes 20,50,100,all [--data glyphs,omniglot] [--episodes 600] [--json]
+    python -m lab eval virtual --real-classes 50 --data omniglot --draws 1   # one draw of the budget: 3x faster
     python -m lab eval virtual --data omniglot --validate korean ...  # choose a recipe without test alphabets
     python -m lab pretrain --only virtual-glyphs      # the generator the Virtual tasks page ships
 

@@ -34,7 +34,6 @@ from torch import nn
 
 from lab.tasks.base import check_positive
 
-
 DECODERS = ("mlp", "conv")
 
 

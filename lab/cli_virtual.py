@@ -22,15 +22,12 @@ import torch
 from lab.checkpoint import assets_dir
 from lab.generator_training import GeneratorTrainConfig, train_generator
 from lab.tasks.splits import DATA_SOURCES, VALIDATION
-from lab.virtual_eval import evaluate_virtual
+from lab.virtual_eval import DRAWS, evaluate_virtual
 
 EVAL_HELP = "real-only vs real+virtual tasks (a learned generator of characters) at budgets of real classes"
 PRETRAIN_NAME = "virtual-glyphs"
 SHIPPED = "virtual_glyphs"  # assets/<SHIPPED>.{pt,json}: the generator of the Virtual tasks page
 RESULTS = "virtual_eval.json"  # assets/<RESULTS>: the report of `eval virtual` the page draws
-# Repeats per row: which 20 or 50 characters make the budget moves either arm by a few points (see README), so one
-# draw of them cannot say whether the dreamt classes help at that budget.
-DRAWS = 3
 
 
 def budget_list(text: str) -> list[int]:

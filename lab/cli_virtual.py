@@ -51,7 +51,8 @@ def add_eval_arguments(p: argparse.ArgumentParser, positive_int: Callable, seed_
     """Add the options of ``eval virtual`` to ``p``."""
     p.add_argument("--real-classes", type=budget_list, default=[20, 50, 100, 0],
                    help="budgets of real training characters, e.g. 20,50,100,all")
-    p.add_argument("--data", type=data_list, default=list(DATA_SOURCES), help="glyphs, omniglot or both")
+    p.add_argument("--data", type=data_list, default=list(DATA_SOURCES),
+                   help="glyphs, omniglot or glyphs,omniglot (the default: both)")
     p.add_argument("--omniglot", default=None, help="Omniglot archives or folder (default: the copy found)")
     p.add_argument("--episodes", type=positive_int, default=600, help="5-way 1-shot test episodes per row")
     p.add_argument("--seed", type=seed_int, default=0, help="training seed; test episodes use seed + 1")

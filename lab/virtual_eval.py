@@ -50,7 +50,8 @@ ITERATIONS = {"glyphs": 800, "omniglot": 800}
 # at the ceiling (96% with 20 classes), nothing to choose on. With the conv decoder, 5000 generator warm-up steps
 # (instead of 2000) gained +3.2 at 50 on the six validation runs (+1.9 to +4.8) and +5.4 at 20 (+1.7 to +8.8); with
 # the MLP decoder the longer warm-up had gained nothing: the conv decoder needs the longer training (stop 21).
-# 10000 steps gained +3.2 again (+2.8 to +4.3) at 1.6x the time per virtual arm: not adopted.
+# 10000 steps gained +3.2 again (+2.8 to +4.3) at 1.6x the time per virtual arm: not adopted; class codes mixed
+# from three real ones (mix=3) +2.9 (+2.0 to +3.8).
 RECIPES: dict[str, dict[str, Any]] = {
     "glyphs": {},
     "omniglot": {"sampler": "splice", "rotate": True, "gen_warmup": 5000, "vae": {"decoder": "conv"}}}

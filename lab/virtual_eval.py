@@ -28,30 +28,15 @@ from lab.virtual_training import VirtualTrainConfig, budget_class_ids, evaluate_
 KIND = "virtual_protonet"  # not "protonet": `eval protonet` must never pick these budget models up
 METHODS = {False: "real-only", True: "real+virtual"}
 # Iterations per data set: sized so that the 24 runs of one data set (four budgets, two arms, three draws) take
-# about 45 minutes on one CPU core (see the note of issue 6 for wall times).
+# 41 (glyphs) to about 56 (Omniglot) minutes on one CPU core (see the notes of issue 6 for wall times).
 ITERATIONS = {"glyphs": 800, "omniglot": 800}
-# Recipe fields per data set beyond VirtualTrainConfig's defaults. Omniglot's were chosen on a validation
-# split of its training alphabets, never on the test alphabets (budgets from Balinese, Early Aramaic, Greek
-# and Latin; validated 5-way 1-shot on Korean, 400 episodes, paired with real-only; 20 real classes): spliced
-# and turned dreamt classes +5.0 +- 0.9 points; the previous recipe (blended codes) -3.7, turned only +0.0,
-# spliced only +0.4, joint episodes with turns and 3-code blends -0.1 (see the note of issue 6). The same recipe
-# at every budget: on the three VALIDATION splits it gains +1.9 to +8.3 with 20 real classes (five of six runs
-# >= +3) and +1.6 to +2.9 with 50 (two training seeds each), and no change tried at 50 gained more there (virtual
-# weight 0.25 or 1.0, the virtual loss faded out or stopped halfway, 5000 warm-up steps, a hidden-512 generator,
-# class KL weight 0.1, 20 drawings per generator set, 1600 iterations, joint episodes, 40-way dreamt episodes,
-# sibling, part-turned or mirrored classes); more or less class-code or style noise, unblended codes and
-# higher-contrast ink lost 0.8 to 3.3 points (see the notes of issue 6). The transposed-convolution decoder
-# (stop 20) dreams sharper, more varied characters than the MLP's blobs and gained +2.7 at 50 on the six
-# validation runs against the MLP's +2.3 (per run +1.4 to +3.7), and +4.8 at 20 (+3.9 to +6.1) against +5.0 (+1.9
-# to +8.0): kept for its drawings and its steadier gain at 20; the mean gains are within noise of the MLP's.
-# A generator that also learns the budget's quarter turns as classes gained +0.1 where the recipe gained +2.7 (one
-# run): dropped. A 64-channel learner lifts real-only by ~3.5 points at 50 and leaves virtual tasks +0.6 (four
-# runs, -1.4 to +1.8): the gain is largest for the small learner. Glyphs keep the defaults: their real-only arm is
-# at the ceiling (96% with 20 classes), nothing to choose on. With the conv decoder, 5000 generator warm-up steps
-# (instead of 2000) gained +3.2 at 50 on the six validation runs (+1.9 to +4.8) and +5.4 at 20 (+1.7 to +8.8); with
-# the MLP decoder the longer warm-up had gained nothing: the conv decoder needs the longer training (stop 21).
-# 10000 steps gained +3.2 again (+2.8 to +4.3) at 1.6x the time per virtual arm: not adopted; class codes mixed
-# from three real ones (mix=3) +2.9 (+2.0 to +3.8).
+# Recipe fields per data set beyond VirtualTrainConfig's defaults, chosen on the VALIDATION splits of Omniglot's
+# training alphabets (`eval virtual --validate ...`; six runs per variant, paired with real-only), never on the
+# test alphabets. Omniglot: spliced, quarter-turned dreamt classes (+5.0 at 20 real classes on Korean, where blended
+# codes alone lost 3.7); a transposed-convolution decoder (sharper drawings than the MLP's blobs; +2.7 at 50 against
+# +2.3); 5000 generator warm-up steps, which the conv decoder needs (+3.2 at 50, +5.4 at 20; 10000 steps: +3.2 at
+# 1.6x the time). Every other variant tried, and what it cost, is listed in README ("eval virtual") and the notes
+# of issue 6. Glyphs keep the defaults: real-only is at the ceiling there (96% with 20 classes).
 RECIPES: dict[str, dict[str, Any]] = {
     "glyphs": {},
     "omniglot": {"sampler": "splice", "rotate": True, "gen_warmup": 5000, "vae": {"decoder": "conv"}}}

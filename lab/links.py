@@ -167,7 +167,7 @@ PAGE_PARAMS: dict[str, dict[str, Spec]] = {
     },
     "virtual": {
         "classes": Number(2, 8, 5), "drawings": Number(2, 8, 6), "temp": Number(0.5, 1.5, 1.0, 0.1, integer=False),
-        "seed": SEED, "class_t": Number(0.0, 1.0, 0.0, 0.05, integer=False),
+        "pen": Flag(True), "seed": SEED, "class_t": Number(0.0, 1.0, 0.0, 0.05, integer=False),
         "style_t": Number(0.0, 1.0, 0.0, 0.05, integer=False),
     },
 }

@@ -54,6 +54,7 @@ from lab.nets import load_params_, random_init
 from lab.tasks.augment import AugmentedSource, HandJitter, jitter
 from lab.tasks.base import EpisodeBatch, check_positive
 from lab.tasks.episodes import FewShotFamily
+from lab.tasks.pen import pen_strokes
 from lab.tasks.splits import DATA_SOURCES, Split, data_split
 
 SAMPLERS = ("prior", "recombine", "splice")
@@ -80,6 +81,7 @@ class VirtualTrainConfig:
     temperature: float = 1.0  # prior noise scale of virtual class and style codes
     mix: int = 2  # "recombine": real class codes mixed into each virtual class code
     rotate: bool = False  # each virtual class turned by a random multiple of 90 degrees, as real ones are
+    pen: bool = False  # dreamt drawings thinned and re-inked as pen lines (lab.tasks.pen)
     joint: bool = False  # virtual classes join the real episode as extra ways (else: an episode of their own)
     channels: int = 32  # ProtoNet Conv4 width: 4x cheaper than 64 and enough for a fair comparison
     lr: float = 1e-3
@@ -149,14 +151,15 @@ def budget_class_ids(train_source, real_classes: int, budget_seed: int) -> list[
 def virtual_episode(generator: CharacterVAE, n_way: int, k_shot: int, n_query: int, rng: torch.Generator,
                     pool: torch.Tensor | None = None, temperature: float = 1.0,
                     sizes: HandJitter | None = None, mix: int = 2, rotate: bool = False,
-                    splice: bool = False) -> EpisodeBatch:
+                    splice: bool = False, pen: bool = False) -> EpisodeBatch:
     """Return one virtual episode (a task axis of 1): ``n_way`` new classes, ``k_shot + n_query`` drawings each.
 
     With ``pool`` (real class codes ``[P, Dc]``) each class code is a random convex mix of ``mix`` pool codes
     (two: a uniform weight; more: flat-Dirichlet weights) plus prior noise scaled by ``temperature / 2``;
     without it, a prior draw. With ``rotate`` each class is turned by its own random multiple of 90 degrees
     (all its drawings alike: a new class, as Omniglot's rotated training classes are). With ``splice`` each
-    class's canonical drawing joins parts of two (see :func:`spliced_canon`). Drawings are jittered by
+    class's canonical drawing joins parts of two (see :func:`spliced_canon`). With ``pen`` the drawings are
+    thinned and re-inked as pen lines (:func:`lab.tasks.pen.pen_strokes`). Drawings are jittered by
     ``sizes`` (default :class:`HandJitter`), as real training drawings are.
     """
     per = k_shot + n_query
@@ -177,6 +180,8 @@ def virtual_episode(generator: CharacterVAE, n_way: int, k_shot: int, n_query: i
                                     z.to(c.device))
         else:
             images = generator.decode(c.unsqueeze(1).expand(-1, per, -1), z.to(c.device))
+    if pen:
+        images = pen_strokes(images.reshape(-1, *images.shape[2:])).view_as(images)
     if rotate:
         turns = torch.randint(4, (n_way,), generator=rng, device=rng.device).cpu()
         for r in range(1, 4):
@@ -344,7 +349,7 @@ def train_virtual(config: VirtualTrainConfig, run_dir: Path | str | None = None,
             generator.eval()
             dream = virtual_episode(generator, config.train_way, config.train_shot, config.train_query, gen_rng,
                                     pool, config.temperature, mix=config.mix, rotate=config.rotate,
-                                    splice=config.sampler == "splice")
+                                    splice=config.sampler == "splice", pen=config.pen)
             generator.train()
             if config.joint:
                 loss, r_loss, v_loss = joint_loss(learner, episode, dream, config.virtual_weight)

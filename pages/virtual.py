@@ -29,10 +29,10 @@ def load_model(stamp: str) -> tuple[demo.CharacterVAE, list[int]]:
 
 
 @st.cache_data(show_spinner=False, max_entries=64, ttl=3600)
-def make_gallery(stamp: str, classes: int, drawings: int, seed: int, temperature: float) -> demo.Gallery:
+def make_gallery(stamp: str, classes: int, drawings: int, seed: int, temperature: float, pen: bool) -> demo.Gallery:
     """Return the gallery for these inputs."""
     model, seen = load_model(stamp)
-    return demo.gallery(model, classes, drawings, seed, temperature, seen)
+    return demo.gallery(model, classes, drawings, seed, temperature, seen, pen)
 
 
 def controls() -> dict:
@@ -43,9 +43,10 @@ def controls() -> dict:
         drawings = st.slider(tr("virtual.drawings"), 2, 8, 6, key="drawings", bind="query-params")
         temperature = st.slider(tr("virtual.temperature"), 0.5, 1.5, 1.0, 0.1, key="temp", bind="query-params",
                                 help=tr("virtual.temperature_help"))
+        pen = st.toggle(tr("virtual.pen"), True, key="pen", bind="query-params", help=tr("virtual.pen_help"))
         seed = st.number_input(tr("common.seed"), 0, 1_000_000, 0, key="seed", bind="query-params")
     return dict(classes=int(classes), drawings=int(drawings), temperature=round(float(temperature), 2),
-                seed=int(seed))
+                seed=int(seed), pen=bool(pen))
 
 
 def walk_view(model: demo.CharacterVAE, seed: int) -> None:

@@ -19,6 +19,7 @@ from lab.tasks.augment import HandJitter
 from lab.tasks.base import EpisodeBatch
 from lab.tasks.omniglot import default_omniglot_path
 from lab.tasks.splits import VALIDATION, data_split, validation_split
+from lab.virtual_eval import same_config, virtual_recipe
 from lab.virtual_training import (
     VirtualTrainConfig,
     budget_class_ids,
@@ -88,6 +89,35 @@ def test_rotated_virtual_classes_turn_all_their_drawings_alike():
     assert set(turns) == {0, 1, 2, 3}  # 40 classes: every quarter turn comes up
     plain = virtual_episode(model, 8, 1, 1, make_generator(2), None, sizes=still)
     assert torch.allclose(plain.support_x[0], base.expand(8, 1, 28, 28), atol=1e-4)
+
+
+class _Blurred(CharacterVAE):
+    """Draws a grey, blurred bar five pixels thick whatever the codes (what an undertrained VAE dreams)."""
+
+    def decode(self, class_code: torch.Tensor, style_code: torch.Tensor) -> torch.Tensor:
+        image = torch.zeros(1, 1, 28, 28)
+        image[..., 12:17, 4:24] = 0.7
+        image = torch.nn.functional.avg_pool2d(image, 3, stride=1, padding=1)[0]
+        return image.expand(*class_code.shape[:-1], 1, 28, 28).clone()
+
+
+def test_pen_redraws_dreamt_drawings_as_thin_dark_lines():
+    model = _Blurred(CharacterVAEConfig(hidden=16))
+    still = HandJitter(0, 0, 0, 0, 0, 2, 0)
+    blurred = virtual_episode(model, 3, 1, 1, make_generator(4), None, sizes=still).support_x[0]
+    inked = virtual_episode(model, 3, 1, 1, make_generator(4), None, sizes=still, pen=True).support_x[0]
+    assert float(blurred.max()) < 0.75 and float(inked.max()) == 1.0
+    columns = (inked[0, 0, :, 8:20] > 0.5).sum(0)  # one dark pixel per column where the bar was 5 grey ones
+    assert bool((columns == 1).all()), columns
+
+
+def test_models_trained_before_a_config_field_existed_still_match_its_default():
+    config = virtual_recipe("glyphs", 20, True)
+    old_card = {k: v for k, v in config.card().items() if k != "pen"}
+    assert same_config(old_card, config)
+    assert not same_config(old_card, virtual_recipe("glyphs", 20, True, pen=True))
+    assert not same_config({**config.card(), "retired_field": 1}, config)
+    assert not same_config({**old_card, "seed": 1}, config)
 
 
 def test_mixing_many_real_codes_stays_between_them():

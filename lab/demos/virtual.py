@@ -23,6 +23,7 @@ from lab.evaluation import validate_report
 from lab.generator_training import load_generator
 from lab.learners.generative import CharacterVAE, sample_codes
 from lab.tasks.base import check_positive
+from lab.tasks.pen import pen_strokes
 from lab.tasks.splits import data_split
 from lab.virtual_training import budget_class_ids
 
@@ -63,12 +64,14 @@ def seen_classes(card: dict[str, Any]) -> list[int]:
 
 
 def gallery(model: CharacterVAE, n_classes: int, n_drawings: int, seed: int, temperature: float = 1.0,
-            seen: list[int] | None = None) -> Gallery:
+            seen: list[int] | None = None, pen: bool = False) -> Gallery:
     """Return ``n_classes`` real glyph training characters and ``n_classes`` dreamt ones, ``n_drawings`` each.
 
     Dreamt classes: one class code per row and one style code per column, all from the prior (scaled by
     ``temperature``), drawn from ``seed``; real classes: random characters among ``seen`` (the ones the
-    generator learned from; default all training characters), drawn from ``seed``.
+    generator learned from; default all training characters), drawn from ``seed``. With ``pen`` the dreamt
+    drawings are thinned and re-inked as pen lines (:func:`lab.tasks.pen.pen_strokes`), as Omniglot's
+    virtual tasks are; the same seed gives the same drawings either way, before re-inking.
     """
     check_positive("n_classes", n_classes)
     check_positive("n_drawings", n_drawings)
@@ -79,7 +82,10 @@ def gallery(model: CharacterVAE, n_classes: int, n_drawings: int, seed: int, tem
     real = train.drawings(ids, n_drawings, rng)[:, :, 0].numpy()
     c, z = sample_codes(model.config, n_classes, n_drawings, rng, temperature)
     with torch.no_grad():
-        dreamt = model.decode(c.unsqueeze(1).expand(-1, n_drawings, -1), z)[:, :, 0].numpy()
+        dreamt = model.decode(c.unsqueeze(1).expand(-1, n_drawings, -1), z)
+    if pen:
+        dreamt = pen_strokes(dreamt.reshape(-1, *dreamt.shape[2:])).view_as(dreamt)
+    dreamt = dreamt[:, :, 0].numpy()
     return Gallery(real, dreamt, train.class_names(ids))
 
 

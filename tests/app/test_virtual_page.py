@@ -80,3 +80,26 @@ def test_garbage_in_the_link_opens_with_valid_values(param: str, value: str) -> 
     assert not at.exception
     assert at.slider(key="classes").value in range(2, 9)
     assert "gallery" in figures(at)
+
+
+def test_the_pen_toggle_reinks_only_the_dreamt_drawings() -> None:
+    at = page(PAGE).run()
+    assert at.toggle(key="pen").value is True
+    inked = figures(at)
+    at.toggle(key="pen").set_value(False).run()
+    assert not at.exception
+    raw = figures(at)
+    assert raw["gallery"]["data"] != inked["gallery"]["data"] and raw["walk"] == inked["walk"]
+
+
+def test_reinked_dreamt_drawings_are_dark_thin_lines_of_the_same_draw() -> None:
+    from lab.demos import virtual as demo
+
+    model, card = demo.load_shipped()
+    raw = demo.gallery(model, 4, 5, seed=3, seen=demo.seen_classes(card))
+    inked = demo.gallery(model, 4, 5, seed=3, seen=demo.seen_classes(card), pen=True)
+    assert (raw.real == inked.real).all() and inked.dreamt.shape == raw.dreamt.shape
+    assert inked.dreamt.max() == 1.0 and 0.0 <= inked.dreamt.min()
+    # Thin: fewer inked pixels than the blurred originals' visible ink, and every one of them where ink was.
+    assert (inked.dreamt > 0.5).sum() < (raw.dreamt > 0.2).sum()
+    assert ((inked.dreamt > 0.99) <= (raw.dreamt > 0.05)).all()

@@ -28,7 +28,7 @@ from lab.virtual_training import VirtualTrainConfig, budget_class_ids, evaluate_
 KIND = "virtual_protonet"  # not "protonet": `eval protonet` must never pick these budget models up
 METHODS = {False: "real-only", True: "real+virtual"}
 # Iterations per data set: sized so that the 24 runs of one data set (four budgets, two arms, three draws) take
-# 41 (glyphs) to about 56 (Omniglot) minutes on one CPU core (see the notes of issue 6 for wall times).
+# 41 (glyphs) to about 68 (Omniglot) minutes on one CPU core (see the notes of issue 6 for wall times).
 ITERATIONS = {"glyphs": 800, "omniglot": 800}
 # Recipe fields per data set beyond VirtualTrainConfig's defaults, chosen on the VALIDATION splits of Omniglot's
 # training alphabets (`eval virtual --validate ...`; six runs per variant, paired with real-only), never on the
@@ -36,9 +36,9 @@ ITERATIONS = {"glyphs": 800, "omniglot": 800}
 # codes alone lost 3.7); a transposed-convolution decoder (sharper drawings than the MLP's blobs; +2.7 at 50 against
 # +2.3); 5000 generator warm-up steps, which the conv decoder needs (+3.2 at 50, +5.4 at 20; 10000 steps: +3.2 at
 # 1.6x the time); dreamt drawings thinned and re-inked as pen lines, since the VAE dreams grey blurred blobs and
-# every real drawing is a thin line (+4.3 at 50 against +3.2). Every other variant tried, and what it cost, is
-# listed in README ("eval virtual") and the notes of issue 6. Glyphs keep the defaults: real-only is at the
-# ceiling there (96% with 20 classes).
+# every real drawing is a thin line (+4.3 at 50 against +3.2; +8.3 at 20 against +5.4). Every other variant
+# tried, and what it cost, is listed in README ("eval virtual") and the notes of issue 6. Glyphs keep the
+# defaults: real-only is at the ceiling there (96% with 20 classes).
 RECIPES: dict[str, dict[str, Any]] = {
     "glyphs": {},
     "omniglot": {"sampler": "splice", "rotate": True, "gen_warmup": 5000, "pen": True, "vae": {"decoder": "conv"}}}

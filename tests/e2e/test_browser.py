@@ -226,6 +226,12 @@ def test_virtual_page_style_slider_walks_only_the_style(page, server: str) -> No
     assert after[0] == before[0] and after[2] == before[2]  # gallery and curve untouched
     assert after[1] != before[1]  # the walk is redrawn
     assert "style_t=0.05" in page.url, page.url
+    page.get_by_text("Re-ink as pen lines").click()  # the raw VAE drawings: only the gallery changes
+    page.wait_for_function(f"(before) => ({PLOT_DATA})()[0] !== before", arg=after[0], timeout=60_000)
+    _settle(page)
+    raw = page.evaluate(PLOT_DATA)
+    assert raw[1] == after[1] and raw[2] == after[2]
+    assert "pen=false" in page.url, page.url
     _no_exception(page)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "virtual_style.png"), full_page=True)

@@ -22,7 +22,7 @@ def _neighbours(ink: torch.Tensor) -> list[torch.Tensor]:
 
 def thin(ink: torch.Tensor, max_passes: int = 30) -> torch.Tensor:
     """Return the skeleton (0/1, same shape) of the binary images ``ink`` ``[B, 1, H, W]``: Zhang-Suen
-    thinning, repeated until nothing changes (or ``max_passes``). A stroke keeps its ends and connections."""
+    thinning, repeated until nothing changes (or ``max_passes``). Strokes stay connected and holes stay holes."""
     if ink.dim() != 4:
         raise ValueError(f"ink must be [B, 1, H, W], got {list(ink.shape)}")
     x = (ink > 0.5).to(torch.float32)
@@ -55,7 +55,8 @@ def pen_strokes(images: torch.Tensor, threshold: float = 0.3, spread: float = 0.
     """
     if not 0 < threshold < 1:
         raise ValueError(f"threshold={threshold} must be between 0 and 1")
-    peak = images.amax(dim=(-2, -1), keepdim=True).clamp_min(0.2)  # a near-empty image stays empty
+    # Scaled as if its peak were at least 0.2: a faint smudge is not blown up into full strokes.
+    peak = images.amax(dim=(-2, -1), keepdim=True).clamp_min(0.2)
     skeleton = thin((images / peak > threshold).to(images.dtype))
     kernel = torch.tensor([[0.0, spread, 0.0], [spread, 1.0, spread], [0.0, spread, 0.0]],
                           dtype=images.dtype, device=images.device).view(1, 1, 3, 3)

@@ -183,7 +183,7 @@ def virtual_episode(generator: CharacterVAE, n_way: int, k_shot: int, n_query: i
         else:
             images = generator.decode(c.unsqueeze(1).expand(-1, per, -1), z.to(c.device))
     if pen:
-        images = pen_strokes(images.reshape(-1, *images.shape[2:])).view_as(images)
+        images = pen_strokes(images)
     if rotate:
         turns = torch.randint(4, (n_way,), generator=rng, device=rng.device).cpu()
         for r in range(1, 4):

@@ -84,7 +84,7 @@ def gallery(model: CharacterVAE, n_classes: int, n_drawings: int, seed: int, tem
     with torch.no_grad():
         dreamt = model.decode(c.unsqueeze(1).expand(-1, n_drawings, -1), z)
     if pen:
-        dreamt = pen_strokes(dreamt.reshape(-1, *dreamt.shape[2:])).view_as(dreamt)
+        dreamt = pen_strokes(dreamt)
     dreamt = dreamt[:, :, 0].numpy()
     return Gallery(real, dreamt, train.class_names(ids))
 

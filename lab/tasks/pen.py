@@ -47,7 +47,7 @@ def thin(ink: torch.Tensor, max_passes: int = 30) -> torch.Tensor:
 
 
 def pen_strokes(images: torch.Tensor, threshold: float = 0.3, spread: float = 0.35) -> torch.Tensor:
-    """Return ``images`` ``[B, 1, H, W]`` (ink near 1 on 0) redrawn as pen lines, values in [0, 1].
+    """Return ``images`` ``[..., 1, H, W]`` (ink near 1 on 0) redrawn as pen lines, same shape, values in [0, 1].
 
     Each image is scaled to its own darkest pixel, inked where it passes ``threshold``, thinned
     (:func:`thin`) and drawn with a pen whose ink spreads ``spread`` into the 4 neighbouring pixels
@@ -56,8 +56,9 @@ def pen_strokes(images: torch.Tensor, threshold: float = 0.3, spread: float = 0.
     if not 0 < threshold < 1:
         raise ValueError(f"threshold={threshold} must be between 0 and 1")
     # Scaled as if its peak were at least 0.2: a faint smudge is not blown up into full strokes.
-    peak = images.amax(dim=(-2, -1), keepdim=True).clamp_min(0.2)
-    skeleton = thin((images / peak > threshold).to(images.dtype))
+    flat = images.reshape(-1, 1, *images.shape[-2:])
+    peak = flat.amax(dim=(-2, -1), keepdim=True).clamp_min(0.2)
+    skeleton = thin((flat / peak > threshold).to(images.dtype))
     kernel = torch.tensor([[0.0, spread, 0.0], [spread, 1.0, spread], [0.0, spread, 0.0]],
                           dtype=images.dtype, device=images.device).view(1, 1, 3, 3)
-    return F.conv2d(skeleton, kernel, padding=1).clamp(0, 1)
+    return F.conv2d(skeleton, kernel, padding=1).clamp(0, 1).view_as(images)

@@ -48,3 +48,10 @@ def test_pen_strokes_redraw_faint_blurred_ink_as_dark_thin_lines():
 def test_pen_strokes_refuse_a_threshold_outside_0_1():
     with pytest.raises(ValueError, match="threshold"):
         pen_strokes(torch.zeros(1, 1, 8, 8), threshold=1.5)
+
+
+def test_pen_strokes_keep_any_leading_shape_and_treat_each_image_alone():
+    rings = torch.cat([_ring(), 0.5 * _ring(outer=8, inner=4)]).view(2, 1, 1, 28, 28).expand(2, 3, 1, 28, 28)
+    out = pen_strokes(rings)
+    assert out.shape == (2, 3, 1, 28, 28)
+    assert torch.equal(out[1, 2], pen_strokes(rings[1, 2].unsqueeze(0))[0])  # the faint ring, scaled to its own peak

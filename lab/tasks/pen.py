@@ -55,8 +55,8 @@ def pen_strokes(images: torch.Tensor, threshold: float = 0.3, spread: float = 0.
     """
     if not 0 < threshold < 1:
         raise ValueError(f"threshold={threshold} must be between 0 and 1")
-    # Scaled as if its peak were at least 0.2: a faint smudge is not blown up into full strokes.
     flat = images.reshape(-1, 1, *images.shape[-2:])
+    # Scaled as if its peak were at least 0.2: a faint smudge is not blown up into full strokes.
     peak = flat.amax(dim=(-2, -1), keepdim=True).clamp_min(0.2)
     skeleton = thin((flat / peak > threshold).to(images.dtype))
     kernel = torch.tensor([[0.0, spread, 0.0], [spread, 1.0, spread], [0.0, spread, 0.0]],
